@@ -1,0 +1,137 @@
+"""The three initialisations of the paper's Fig. 7 (Pascanu et al., 2013, §4.1.1).
+
+All weights are zero-mean normal with the standard deviation below; b = b_out = 0.
+
+    scheme       units    W_in   W_rec                                   W_out
+    sigmoid      sigmoid  0.01   0.01                                    0.01
+    basic_tanh   tanh     0.1    0.1                                     0.1
+    smart_tanh   tanh     0.01   0.01, 15 non-zeros per row, rho = 0.95  0.01
+
+"smart_tanh" follows the authors' code (PROTOCOL.md): W_rec is drawn dense, then in every
+row all but 15 randomly chosen entries are set to 0, then the matrix is rescaled so that its
+spectral radius rho(W_rec) = max |eigenvalue| is exactly 0.95. (In the row-vector form
+h @ W_rec a row holds a unit's outgoing weights; the paper's text speaks of 15 incoming
+connections, the code of rows.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from types import MappingProxyType
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class InitScheme:
+    """Standard deviations and structure of one initialisation scheme."""
+
+    name: str
+    activation: str
+    std_in: float
+    std_rec: float
+    std_out: float
+    rec_nonzero: int | None = None
+    spectral_radius: float | None = None
+
+
+SCHEMES = MappingProxyType(
+    {
+        "sigmoid": InitScheme("sigmoid", "sigmoid", 0.01, 0.01, 0.01),
+        "basic_tanh": InitScheme("basic_tanh", "tanh", 0.1, 0.1, 0.1),
+        "smart_tanh": InitScheme("smart_tanh", "tanh", 0.01, 0.01, 0.01, 15, 0.95),
+    }
+)
+
+
+def get_scheme(scheme: str | InitScheme) -> InitScheme:
+    """Look up an initialisation scheme by name; ValueError lists the valid ones."""
+    if isinstance(scheme, InitScheme):
+        return scheme
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown initialisation {scheme!r}; valid: {', '.join(SCHEMES)}")
+    return SCHEMES[scheme]
+
+
+def spectral_radius(W: jax.Array | np.ndarray) -> float:
+    """rho(W) = max |eigenvalue of W|, computed on the host in float64."""
+    return float(np.max(np.abs(np.linalg.eigvals(np.asarray(W, dtype=np.float64)))))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _sparse_normal(key: jax.Array, n: int, std: float, nonzero: int | None) -> jax.Array:
+    """(n, n) normal(0, std) matrix; with `nonzero`, each row keeps that many random entries."""
+    k_draw, k_mask = jax.random.split(key)
+    W = std * jax.random.normal(k_draw, (n, n), jnp.float32)
+    if nonzero is None:
+        return W
+    # argsort of iid uniforms is a uniformly random permutation per row.
+    order = jnp.argsort(jax.random.uniform(k_mask, (n, n)), axis=1)
+    keep = jnp.zeros((n, n), bool).at[jnp.arange(n)[:, None], order[:, :nonzero]].set(True)
+    return jnp.where(keep, W, 0.0)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _normal(key: jax.Array, shape: tuple[int, ...], std: float) -> jax.Array:
+    return std * jax.random.normal(key, shape, jnp.float32)
+
+
+def recurrent_weights(
+    key: jax.Array, scheme: str | InitScheme, n_hidden: int, dtype=jnp.float32
+) -> jax.Array:
+    """W_rec (H, H) of a scheme: normal(0, std_rec), optionally sparse and rescaled.
+
+    With `rec_nonzero = k`, each row keeps k entries chosen uniformly without replacement;
+    with `spectral_radius = r`, W_rec <- W_rec * r / rho(W_rec), rho computed in float64.
+    Runs on the host (eig is not available on every accelerator), so it is not jittable.
+    """
+    s = get_scheme(scheme)
+    if s.rec_nonzero is not None and n_hidden < s.rec_nonzero:
+        raise ValueError(
+            f"{s.name} keeps {s.rec_nonzero} non-zeros per row of W_rec, so it needs "
+            f"n_hidden >= {s.rec_nonzero}; got n_hidden = {n_hidden}"
+        )
+    W = _sparse_normal(key, n_hidden, s.std_rec, s.rec_nonzero)
+    if s.spectral_radius is not None:
+        W64 = np.asarray(W, np.float64)
+        rho = spectral_radius(W64)
+        if rho == 0.0:
+            raise ValueError(f"{s.name}: drew a W_rec with spectral radius 0; use another key")
+        return jnp.asarray(W64 * (s.spectral_radius / rho), dtype)
+    return W.astype(dtype)
+
+
+def init_rnn(
+    key: jax.Array,
+    scheme: str | InitScheme,
+    n_in: int,
+    n_hidden: int,
+    n_out: int,
+    dtype=jnp.float32,
+) -> dict[str, jax.Array]:
+    """Initial parameters of the paper's RNN.
+
+    Args:
+      key: PRNG key.
+      scheme: "sigmoid", "basic_tanh" or "smart_tanh" (module docstring), or an InitScheme.
+      n_in, n_hidden, n_out: sizes (the paper uses n_hidden = 50).
+
+    Returns:
+      {"W_in": (n_in, H), "W_rec": (H, H), "b": (H,), "W_out": (H, n_out), "b_out": (n_out,)}.
+      The scheme's activation is `SCHEMES[scheme].activation`.
+    """
+    s = get_scheme(scheme)
+    for name, n in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
+        if not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    k_in, k_rec, k_out = jax.random.split(key, 3)
+    return {
+        "W_in": _normal(k_in, (n_in, n_hidden), s.std_in).astype(dtype),
+        "W_rec": recurrent_weights(k_rec, s, n_hidden, dtype),
+        "b": jnp.zeros((n_hidden,), dtype),
+        "W_out": _normal(k_out, (n_hidden, n_out), s.std_out).astype(dtype),
+        "b_out": jnp.zeros((n_out,), dtype),
+    }
