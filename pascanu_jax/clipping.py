@@ -1,0 +1,142 @@
+"""Gradient norm clipping, Algorithm 1 of Pascanu et al. (2013), as an optax transform.
+
+    g <- dE/dtheta
+    if ||g|| >= threshold:  g <- (threshold / ||g||) g
+
+||g|| is the global L2 norm over every parameter. The step keeps the direction of the
+gradient and bounds its length, which stops a step at the "wall" of the error surface
+from throwing the parameters far away (the paper's §2.3 and §3.2).
+
+The element-wise variant that the paper contrasts (Mikolov, 2012: clip each entry to
+[-c, c]) is `optax.clip(c)`; optax's own `clip_by_global_norm` is the same rule as this
+one, without the state and the non-finite guard kept here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+NONFINITE_MODES = ("skip", "shrink")
+# The authors' guard also fires on finite norms above this (PROTOCOL.md).
+AUTHORS_BLOWUP_NORM = 1e10
+
+
+class PascanuClipState(NamedTuple):
+    """State of `clip_by_pascanu_norm`.
+
+    norm: pre-clip global norm of the last update (may be NaN or Inf).
+    count: updates seen. clipped: updates rescaled (finite norm >= threshold).
+    nonfinite: updates whose norm tripped the non-finite guard.
+    norm_sum: sum of the norms of the updates that did not trip it.
+    """
+
+    norm: jax.Array
+    count: jax.Array
+    clipped: jax.Array
+    nonfinite: jax.Array
+    norm_sum: jax.Array
+
+    @property
+    def mean_norm(self) -> jax.Array:
+        """Average pre-clip norm of the finite updates: the paper's threshold heuristic
+        takes a threshold from half to ten times this value (§3.2)."""
+        return self.norm_sum / jnp.maximum(self.count - self.nonfinite, 1)
+
+
+def _check_threshold(threshold: Any) -> None:
+    if isinstance(threshold, jax.core.Tracer):
+        return  # a traced threshold (jit / vmap over thresholds) is the caller's to keep > 0
+    value = np.asarray(threshold, dtype=np.float64)
+    if not np.all(value > 0):  # also rejects NaN
+        raise ValueError(f"threshold must be > 0 (jnp.inf disables clipping); got {threshold!r}")
+
+
+def _default_shrink_mask(params: Any) -> Any:
+    """True for leaves stored under the key "W_rec" (the authors shrink W_rec only)."""
+
+    def is_w_rec(path, _):
+        return any(getattr(p, "key", getattr(p, "name", None)) == "W_rec" for p in path)
+
+    return jax.tree_util.tree_map_with_path(is_w_rec, params)
+
+
+def clip_by_pascanu_norm(
+    threshold: float | jax.Array,
+    *,
+    nonfinite: str = "skip",
+    shrink_mask: Callable[[Any], Any] | Any = _default_shrink_mask,
+    shrink_factor: float = 0.02,
+) -> optax.GradientTransformation:
+    """Rescale the update to norm `threshold` when its global norm is >= `threshold`.
+
+    Algorithm 1 of Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent
+    neural networks", ICML 2013:  g <- min(1, threshold / ||g||) g,  with the rescale
+    applied when ||g|| >= threshold.
+
+    Args:
+      threshold: positive float or array; may be traced, so one program can `vmap` over
+        thresholds. `jnp.inf` disables clipping (plain MSGD).
+      nonfinite: what to do when the norm is NaN or Inf.
+        "skip" (default): the update is zero, so SGD leaves the parameters unchanged.
+        "shrink": the authors' rule (their code, PROTOCOL.md): when the norm is NaN, Inf or
+        > 1e10, the update becomes `shrink_factor * params` for the leaves selected by
+        `shrink_mask` (W_rec by default) and 0 elsewhere; under SGD with rate lr this
+        multiplies W_rec by (1 - lr * shrink_factor). Needs `params` in `update`.
+      shrink_mask: pytree of bools like params, or a callable params -> such a pytree.
+      shrink_factor: the multiple of the parameters used by "shrink" (authors: 0.02).
+
+    Returns:
+      An `optax.GradientTransformation` whose state is a `PascanuClipState`.
+    """
+    _check_threshold(threshold)
+    if nonfinite not in NONFINITE_MODES:
+        raise ValueError(
+            f"unknown nonfinite mode {nonfinite!r}; valid: {', '.join(NONFINITE_MODES)}"
+        )
+
+    def init_fn(params):
+        del params
+        zero = jnp.zeros((), jnp.int32)
+        return PascanuClipState(jnp.zeros(()), zero, zero, zero, jnp.zeros(()))
+
+    def update_fn(updates, state, params=None):
+        norm = optax.tree.norm(updates)
+        bad = ~jnp.isfinite(norm)
+        if nonfinite == "shrink":
+            bad = bad | (norm > AUTHORS_BLOWUP_NORM)
+        clip = ~bad & (norm >= threshold)
+
+        def rescale(g):
+            # Same arithmetic as optax.clip_by_global_norm, so finite results agree.
+            clipped = (g / norm.astype(g.dtype)) * jnp.asarray(threshold, g.dtype)
+            return jnp.where(clip, clipped, g)
+
+        new = jax.tree.map(rescale, updates)
+        if nonfinite == "skip":
+            new = jax.tree.map(lambda g: jnp.where(bad, jnp.zeros_like(g), g), new)
+        else:
+            if params is None:
+                raise ValueError(
+                    "clip_by_pascanu_norm(nonfinite='shrink') needs params in update()"
+                )
+            mask = shrink_mask(params) if callable(shrink_mask) else shrink_mask
+            guard = jax.tree.map(
+                lambda m, p: shrink_factor * p if m else jnp.zeros_like(p), mask, params
+            )
+            new = jax.tree.map(lambda g, s: jnp.where(bad, s.astype(g.dtype), g), new, guard)
+        new_state = PascanuClipState(
+            norm=norm.astype(state.norm.dtype),
+            count=state.count + 1,
+            clipped=state.clipped + clip.astype(jnp.int32),
+            nonfinite=state.nonfinite + bad.astype(jnp.int32),
+            norm_sum=state.norm_sum + jnp.where(bad, 0.0, norm).astype(state.norm_sum.dtype),
+        )
+        return new, new_state
+
+    return optax.GradientTransformation(init_fn, update_fn)
