@@ -1,0 +1,107 @@
+"""Task heads: the loss E that is trained and the per-sequence error that decides success.
+
+Three heads cover the pathological problems (PROTOCOL.md, "Losses and errors"):
+
+    last_softmax  E = mean_b CE(softmax(h_last W_out + b_out), y_b)
+                  misclassified: argmax at the last step != y_b
+    all_softmax   E = mean_{t,b} CE(softmax(h_t W_out + b_out), y_{t,b})
+                  misclassified: any step's argmax is wrong
+    last_linear   E = mean_b sum_o (h_last W_out + b_out - y_b)_o^2
+                  misclassified: that squared error > 0.04
+
+Targets are either a plain array (every sequence fills all T steps) or `Padded`, which
+adds each sequence's last real step: the state read is h at that step, and steps after it
+are masked out of all_softmax.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from pascanu_jax.rnn import Params, readout
+
+Array = jax.Array
+
+# A sequence of the linear tasks is misclassified when its squared error exceeds this.
+LINEAR_TOLERANCE = 0.04
+
+
+class Padded(NamedTuple):
+    """Targets of sequences padded to a common number of steps T.
+
+    target: the targets, as for unpadded sequences ((B,) labels, (B, n_out) values, or
+      (T, B) labels for all_softmax).
+    last: (B,) int, index of each sequence's last real step (its length - 1).
+    """
+
+    target: Array
+    last: Array
+
+
+def _last_state(states: Array, targets: Array | Padded) -> tuple[Array, Array]:
+    if isinstance(targets, Padded):
+        return states[targets.last, jnp.arange(states.shape[1])], targets.target
+    return states[-1], targets
+
+
+def _step_mask(states: Array, targets: Array | Padded) -> tuple[Array, Array]:
+    """(T, B) mask of real steps, and the (T, B) labels."""
+    if isinstance(targets, Padded):
+        mask = jnp.arange(states.shape[0])[:, None] <= targets.last[None, :]
+        return mask, targets.target
+    return jnp.ones(states.shape[:2], bool), targets
+
+
+def last_softmax_loss(params: Params, states: Array, targets: Array | Padded) -> Array:
+    h, y = _last_state(states, targets)
+    return optax.softmax_cross_entropy_with_integer_labels(readout(params, h), y).mean()
+
+
+def last_softmax_errors(params: Params, states: Array, targets: Array | Padded) -> Array:
+    h, y = _last_state(states, targets)
+    return jnp.argmax(readout(params, h), axis=-1) != y
+
+
+def all_softmax_loss(params: Params, states: Array, targets: Array | Padded) -> Array:
+    mask, y = _step_mask(states, targets)
+    ce = optax.softmax_cross_entropy_with_integer_labels(readout(params, states), y)
+    return jnp.sum(jnp.where(mask, ce, 0.0)) / jnp.sum(mask)
+
+
+def all_softmax_errors(params: Params, states: Array, targets: Array | Padded) -> Array:
+    mask, y = _step_mask(states, targets)
+    wrong = jnp.argmax(readout(params, states), axis=-1) != y
+    return jnp.any(wrong & mask, axis=0)
+
+
+def _squared_error(params: Params, states: Array, targets: Array | Padded) -> Array:
+    h, y = _last_state(states, targets)
+    return jnp.sum((readout(params, h) - y) ** 2, axis=-1)
+
+
+def last_linear_loss(params: Params, states: Array, targets: Array | Padded) -> Array:
+    return _squared_error(params, states, targets).mean()
+
+
+def last_linear_errors(params: Params, states: Array, targets: Array | Padded) -> Array:
+    return _squared_error(params, states, targets) > LINEAR_TOLERANCE
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """A loss E(params, states, targets) -> scalar and errors(...) -> (B,) bool."""
+
+    name: str
+    loss: Callable[[Params, Array, Array | Padded], Array]
+    errors: Callable[[Params, Array, Array | Padded], Array]
+
+
+LAST_SOFTMAX = Head("last_softmax", last_softmax_loss, last_softmax_errors)
+ALL_SOFTMAX = Head("all_softmax", all_softmax_loss, all_softmax_errors)
+LAST_LINEAR = Head("last_linear", last_linear_loss, last_linear_errors)
