@@ -1,0 +1,36 @@
+"""pascanu_jax: Pascanu, Mikolov & Bengio (2013), "On the difficulty of training recurrent
+neural networks", in JAX.
+
+    import optax, pascanu_jax as pj
+    tx = optax.chain(pj.clip_by_pascanu_norm(1.0), optax.sgd(0.01))
+"""
+
+from pascanu_jax.clipping import PascanuClipState, clip_by_pascanu_norm
+from pascanu_jax.flax_cell import PascanuRNNCell
+from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
+from pascanu_jax.losses import Head, Padded
+from pascanu_jax.regularizer import loss_and_grads, omega
+from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
+from pascanu_jax.tasks import TASK_NAMES, Task, get_task
+
+__all__ = [
+    "SCHEMES",
+    "TASK_NAMES",
+    "Head",
+    "InitScheme",
+    "Padded",
+    "PascanuClipState",
+    "PascanuRNNCell",
+    "Task",
+    "activate",
+    "activation_derivative",
+    "clip_by_pascanu_norm",
+    "get_scheme",
+    "get_task",
+    "init_rnn",
+    "loss_and_grads",
+    "omega",
+    "readout",
+    "rnn_states",
+    "spectral_radius",
+]

@@ -1,0 +1,105 @@
+"""The vanishing-gradient regulariser Omega (Pascanu et al., 2013, §3.3, eqs. 9 and 10).
+
+With states h_k (k = 1..T) and d_k = dE/dh_k, the total derivative that BPTT computes,
+
+    a_k     = d_k * act'(h_k)                         (the error just before the activation)
+    Omega_k = ( |a_k W_rec^T|^2 / |d_k|^2 - 1 )^2      (per step and sequence)
+    Omega   = mean of Omega_k over the pairs (k, sequence) with |d_k|^2 >= bound
+
+a_k W_rec^T = d_k dh_k/dh_{k-1} is the error carried one step back, so Omega asks every
+step of the backward pass to preserve the norm of the error in its own direction. The norms
+are squared as in eq. (10) and the authors' code (PROTOCOL.md). Pairs with a vanishing
+|d_k|^2 (below `bound`) are left out; Omega is 0 when no pair is left.
+
+Only the "immediate" derivative d+Omega/dW_rec is used: h_k and d_k are held constant
+(`jax.lax.stop_gradient`), so the gradient is two matmuls over all steps, with no second
+pass through time. The d_k come from the same backward pass as dE/dtheta: the states are
+perturbed by zeros and the gradient with respect to the perturbation is d_k.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from pascanu_jax.rnn import Params, activation_derivative, activation_flag, check_params, rnn_states
+from pascanu_jax.tasks import Task, get_task
+
+Array = jax.Array
+
+DEFAULT_BOUND = 1e-20
+
+
+def omega(
+    W_rec: Array, states: Array, d: Array, activation: str | Array, bound: float = DEFAULT_BOUND
+) -> Array:
+    """Omega (module docstring); `jax.grad` of it w.r.t. W_rec is d+Omega/dW_rec.
+
+    Args:
+      W_rec: (H, H).
+      states: (T, B, H) states h_k; held constant.
+      d: (T, B, H) total derivatives dE/dh_k; held constant.
+      activation: "tanh", "sigmoid" or a boolean flag (True = tanh).
+      bound: pairs with |d_k|^2 < bound are left out.
+    """
+    h = jax.lax.stop_gradient(states)
+    d = jax.lax.stop_gradient(d)
+    a = d * activation_derivative(h, activation)
+    back = a @ W_rec.T
+    d_sq = jnp.sum(d * d, axis=-1)
+    keep = d_sq >= bound
+    ratio = jnp.sum(back * back, axis=-1) / jnp.where(keep, d_sq, 1.0)
+    terms = jnp.where(keep, (ratio - 1.0) ** 2, 0.0)
+    return jnp.sum(terms) / jnp.maximum(jnp.sum(keep), 1).astype(terms.dtype)
+
+
+def loss_and_grads(
+    params: Params,
+    inputs: Array,
+    targets,
+    *,
+    task: Task | str,
+    activation: str | Array,
+    alpha: float | Array,
+    bound: float = DEFAULT_BOUND,
+) -> tuple[Array, Array, Params]:
+    """The task loss E, Omega, and the gradient used by MSGD-CR.
+
+        grads = dE/dtheta,  with  grads["W_rec"] += alpha * d+Omega/dW_rec
+
+    alpha = 0 gives plain dE/dtheta (MSGD, MSGD-C); the paper's MSGD-CR uses alpha = 4.
+
+    Args:
+      params: dict from `init_rnn`.
+      inputs: (T, B, n_in); targets: as returned by `task.sample` (or `sample_padded`).
+      task: a `Task` or task name; any object with `loss(params, states, targets)` works.
+      activation: "tanh", "sigmoid" or a boolean flag (True = tanh); may be traced.
+      alpha: regularisation weight; may be traced (vmap over methods).
+      bound: pairs with |dE/dh_k|^2 < bound are left out of Omega.
+
+    Returns:
+      (loss, omega, grads), grads with the structure of params.
+    """
+    if isinstance(task, str):
+        task = get_task(task)
+    check_params(params, n_in=inputs.shape[-1], n_out=getattr(task, "n_out", None))
+    return _loss_and_grads(
+        params, inputs, targets, activation_flag(activation), alpha, task=task, bound=bound
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("task", "bound"))
+def _loss_and_grads(params, inputs, targets, is_tanh, alpha, *, task, bound):
+    def objective(p, perturbation):
+        states = rnn_states(p, inputs, is_tanh, perturbation=perturbation)
+        return task.loss(p, states, targets), states
+
+    zeros = jnp.zeros(inputs.shape[:2] + params["W_rec"].shape[-1:], inputs.dtype)
+    (loss, states), (grads, d) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
+        params, zeros
+    )
+    om, g_om = jax.value_and_grad(omega)(params["W_rec"], states, d, is_tanh, bound)
+    grads = {**grads, "W_rec": grads["W_rec"] + jnp.asarray(alpha, g_om.dtype) * g_om}
+    return loss, om, grads
