@@ -1,0 +1,62 @@
+"""The three initialisations against PROTOCOL.md: standard deviations, sparsity, rho."""
+
+import jax
+import numpy as np
+import pytest
+
+import pascanu_jax as pj
+
+# Standard error of a sample std from n normal draws is about std / sqrt(2 n).
+N = 200
+
+
+@pytest.mark.parametrize(
+    ("scheme", "std_in", "std_rec", "std_out", "activation"),
+    [("sigmoid", 0.01, 0.01, 0.01, "sigmoid"), ("basic_tanh", 0.1, 0.1, 0.1, "tanh")],
+)
+def test_dense_schemes_standard_deviations(scheme, std_in, std_rec, std_out, activation):
+    p = pj.init_rnn(jax.random.PRNGKey(0), scheme, N, N, N)
+    assert set(p) == {"W_in", "W_rec", "b", "W_out", "b_out"}
+    for name, std in (("W_in", std_in), ("W_rec", std_rec), ("W_out", std_out)):
+        x = np.asarray(p[name], np.float64)
+        assert x.shape == (N, N)
+        assert abs(x.std() / std - 1) < 0.02, name
+        assert abs(x.mean()) < 3 * std / N, name
+    np.testing.assert_array_equal(p["b"], 0.0)
+    np.testing.assert_array_equal(p["b_out"], 0.0)
+    assert pj.SCHEMES[scheme].activation == activation
+
+
+def test_smart_tanh_sparsity_and_spectral_radius():
+    for seed in range(5):
+        p = pj.init_rnn(jax.random.PRNGKey(seed), "smart_tanh", 6, 50, 4)
+        W = np.asarray(p["W_rec"], np.float64)
+        np.testing.assert_array_equal((W != 0).sum(axis=1), 15)
+        rho = np.max(np.abs(np.linalg.eigvals(W)))
+        assert abs(rho - 0.95) < 1e-6
+        assert pj.spectral_radius(W) == pytest.approx(rho, rel=1e-12)
+    p = pj.init_rnn(jax.random.PRNGKey(0), "smart_tanh", N, N, N)
+    for name in ("W_in", "W_out"):
+        assert abs(np.asarray(p[name], np.float64).std() / 0.01 - 1) < 0.02
+    # The non-zeros are spread over columns (not a fixed block): every column is used.
+    assert (np.asarray(p["W_rec"]) != 0).any(axis=0).all()
+    assert pj.SCHEMES["smart_tanh"].activation == "tanh"
+
+
+def test_deterministic_by_key():
+    a = pj.init_rnn(jax.random.PRNGKey(1), "smart_tanh", 6, 50, 4)
+    b = pj.init_rnn(jax.random.PRNGKey(1), "smart_tanh", 6, 50, 4)
+    c = pj.init_rnn(jax.random.PRNGKey(2), "smart_tanh", 6, 50, 4)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert not np.array_equal(a["W_rec"], c["W_rec"])
+
+
+def test_bad_input():
+    key = jax.random.PRNGKey(0)
+    with pytest.raises(ValueError, match="sigmoid, basic_tanh, smart_tanh"):
+        pj.init_rnn(key, "orthogonal", 6, 50, 4)
+    with pytest.raises(ValueError, match="n_hidden >= 15"):
+        pj.init_rnn(key, "smart_tanh", 6, 10, 4)
+    with pytest.raises(ValueError, match="n_out must be a positive integer"):
+        pj.init_rnn(key, "basic_tanh", 6, 10, 0)
