@@ -9,7 +9,13 @@ from pascanu_jax.clipping import PascanuClipState, clip_by_pascanu_norm
 from pascanu_jax.flax_cell import PascanuRNNCell
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
 from pascanu_jax.losses import Head, Padded
-from pascanu_jax.regularizer import loss_and_grads, omega
+from pascanu_jax.regularizer import (
+    bptt,
+    error_one_step_back,
+    jacobian_norm_ratios,
+    loss_and_grads,
+    omega,
+)
 from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
 from pascanu_jax.tasks import TASK_NAMES, Task, get_task
 
@@ -24,10 +30,13 @@ __all__ = [
     "Task",
     "activate",
     "activation_derivative",
+    "bptt",
     "clip_by_pascanu_norm",
+    "error_one_step_back",
     "get_scheme",
     "get_task",
     "init_rnn",
+    "jacobian_norm_ratios",
     "loss_and_grads",
     "omega",
     "readout",

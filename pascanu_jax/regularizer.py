@@ -32,6 +32,29 @@ Array = jax.Array
 DEFAULT_BOUND = 1e-20
 
 
+def error_one_step_back(W_rec: Array, states: Array, d: Array, activation: str | Array) -> Array:
+    """a_k W_rec^T = d_k dh_k/dh_{k-1}: the error d_k = dE/dh_k carried back one step.
+
+    a_k = d_k * act'(h_k). Shapes: W_rec (H, H), states and d (T, B, H) -> (T, B, H).
+    """
+    return (d * activation_derivative(states, activation)) @ W_rec.T
+
+
+def jacobian_norm_ratios(
+    W_rec: Array, states: Array, d: Array, activation: str | Array, bound: float = DEFAULT_BOUND
+) -> Array:
+    """|d_k dh_k/dh_{k-1}| / |d_k| per step and sequence, (T, B); NaN where |d_k|^2 < bound.
+
+    The ratios that Omega pushes towards 1 (eq. 9): above 1 the error grows going back in
+    time, below 1 it vanishes.
+    """
+    back = error_one_step_back(W_rec, states, d, activation)
+    d_sq = jnp.sum(d * d, axis=-1)
+    keep = d_sq >= bound
+    ratio = jnp.sqrt(jnp.sum(back * back, axis=-1) / jnp.where(keep, d_sq, 1.0))
+    return jnp.where(keep, ratio, jnp.nan)
+
+
 def omega(
     W_rec: Array, states: Array, d: Array, activation: str | Array, bound: float = DEFAULT_BOUND
 ) -> Array:
@@ -46,13 +69,46 @@ def omega(
     """
     h = jax.lax.stop_gradient(states)
     d = jax.lax.stop_gradient(d)
-    a = d * activation_derivative(h, activation)
-    back = a @ W_rec.T
+    back = error_one_step_back(W_rec, h, d, activation)
     d_sq = jnp.sum(d * d, axis=-1)
     keep = d_sq >= bound
     ratio = jnp.sum(back * back, axis=-1) / jnp.where(keep, d_sq, 1.0)
     terms = jnp.where(keep, (ratio - 1.0) ** 2, 0.0)
     return jnp.sum(terms) / jnp.maximum(jnp.sum(keep), 1).astype(terms.dtype)
+
+
+def bptt(
+    params: Params, inputs: Array, targets, *, task: Task | str, activation: str | Array
+) -> tuple[Array, Array, Array, Params]:
+    """One forward and one backward pass: (E, states h_k, d_k = dE/dh_k, dE/dtheta).
+
+    d_k is the total derivative of E w.r.t. the state h_k (all paths through later steps),
+    the "temporal contribution" factor of eq. (4); |d_k| against k shows the gradient
+    vanishing or exploding. Shapes: states and d (T, B, H).
+    """
+    task = _resolve(task, params, inputs)
+    return _bptt(params, inputs, targets, activation_flag(activation), task=task)
+
+
+def _resolve(task: Task | str, params: Params, inputs: Array):
+    if isinstance(task, str):
+        task = get_task(task)
+    check_params(params, n_in=inputs.shape[-1], n_out=getattr(task, "n_out", None))
+    return task
+
+
+@functools.partial(jax.jit, static_argnames=("task",))
+def _bptt(params, inputs, targets, is_tanh, *, task):
+    def objective(p, perturbation):
+        states = rnn_states(p, inputs, is_tanh, perturbation=perturbation)
+        return task.loss(p, states, targets), states
+
+    # The gradient w.r.t. a zero perturbation of every state is d_k = dE/dh_k.
+    zeros = jnp.zeros(inputs.shape[:2] + params["W_rec"].shape[-1:], inputs.dtype)
+    (loss, states), (grads, d) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
+        params, zeros
+    )
+    return loss, states, d, grads
 
 
 def loss_and_grads(
@@ -74,7 +130,8 @@ def loss_and_grads(
     Args:
       params: dict from `init_rnn`.
       inputs: (T, B, n_in); targets: as returned by `task.sample` (or `sample_padded`).
-      task: a `Task` or task name; any object with `loss(params, states, targets)` works.
+      task: a `Task` or task name; any hashable object with `loss(params, states, targets)`
+        (and `n_out`, optionally) works.
       activation: "tanh", "sigmoid" or a boolean flag (True = tanh); may be traced.
       alpha: regularisation weight; may be traced (vmap over methods).
       bound: pairs with |dE/dh_k|^2 < bound are left out of Omega.
@@ -82,9 +139,7 @@ def loss_and_grads(
     Returns:
       (loss, omega, grads), grads with the structure of params.
     """
-    if isinstance(task, str):
-        task = get_task(task)
-    check_params(params, n_in=inputs.shape[-1], n_out=getattr(task, "n_out", None))
+    task = _resolve(task, params, inputs)
     return _loss_and_grads(
         params, inputs, targets, activation_flag(activation), alpha, task=task, bound=bound
     )
@@ -92,14 +147,7 @@ def loss_and_grads(
 
 @functools.partial(jax.jit, static_argnames=("task", "bound"))
 def _loss_and_grads(params, inputs, targets, is_tanh, alpha, *, task, bound):
-    def objective(p, perturbation):
-        states = rnn_states(p, inputs, is_tanh, perturbation=perturbation)
-        return task.loss(p, states, targets), states
-
-    zeros = jnp.zeros(inputs.shape[:2] + params["W_rec"].shape[-1:], inputs.dtype)
-    (loss, states), (grads, d) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
-        params, zeros
-    )
+    loss, states, d, grads = _bptt(params, inputs, targets, is_tanh, task=task)
     om, g_om = jax.value_and_grad(omega)(params["W_rec"], states, d, is_tanh, bound)
     grads = {**grads, "W_rec": grads["W_rec"] + jnp.asarray(alpha, g_om.dtype) * g_om}
     return loss, om, grads

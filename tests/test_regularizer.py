@@ -69,11 +69,22 @@ def reference(params, inputs, targets, task, activation, bound):
         return total / max(kept, 1), kept
 
     (om, kept), g_om = jax.value_and_grad(omega_ref, has_aux=True)(W0)
+    ratios = np.array(
+        [
+            [
+                float(jnp.linalg.norm(d[t, s] @ J[t][s]) / jnp.linalg.norm(d[t, s]))
+                if float(jnp.sum(d[t, s] ** 2)) >= bound
+                else np.nan
+                for s in range(B)
+            ]
+            for t in range(T)
+        ]
+    )
     # Frozen Jacobians equal the true ones at W0: the reference is the paper's Omega.
     for t in (0, T - 1):
         np.testing.assert_allclose(dact[t][0] @ W0.T, J[t][0], rtol=1e-12, atol=1e-14)
     g_E = jax.grad(lambda p: task.loss(p, jnp.stack(_loop_states(p, inputs, act)), targets))(params)
-    return states, d, om, g_om, g_E, kept
+    return states, d, om, g_om, g_E, kept, ratios
 
 
 def _loop_states(p, inputs, act):
@@ -117,9 +128,9 @@ def test_omega_matches_explicit_jacobians(scheme, activation, task_name, length,
         if bound_mode == "default":
             bound = 1e-20
         else:  # leave out about half of the (k, sequence) pairs
-            ref_d = reference(params, inputs, targets, task, activation, 1e-20)[1]
+            ref_d = pj.bptt(params, inputs, targets, task=task, activation=activation)[2]
             bound = float(np.median(np.sum(np.asarray(ref_d) ** 2, -1)))
-        ref_states, ref_d, ref_om, ref_g_om, ref_g_E, kept = reference(
+        ref_states, ref_d, ref_om, ref_g_om, ref_g_E, kept, ref_ratios = reference(
             params, inputs, targets, task, activation, bound
         )
         T, B = inputs.shape[:2]
@@ -142,6 +153,10 @@ def test_omega_matches_explicit_jacobians(scheme, activation, task_name, length,
             grads["W_rec"], ref_g_E["W_rec"] + alpha * ref_g_om, rtol=1e-9, atol=1e-15
         )
         # d_k from the perturbation trick equals the Jacobian chain.
+        _, states_b, d_b, _ = pj.bptt(params, inputs, targets, task=task, activation=activation)
+        np.testing.assert_allclose(d_b, ref_d, rtol=1e-10, atol=1e-300)
+        ratios = pj.jacobian_norm_ratios(params["W_rec"], states_b, d_b, activation, bound)
+        np.testing.assert_allclose(ratios, ref_ratios, rtol=1e-10)
         g_om_lib = jax.grad(pj.omega)(params["W_rec"], ref_states, ref_d, activation, bound)
         np.testing.assert_allclose(g_om_lib, ref_g_om, rtol=1e-9, atol=1e-15)
 
