@@ -9,6 +9,7 @@ from pascanu_jax.clipping import PascanuClipState, clip_by_pascanu_norm
 from pascanu_jax.flax_cell import PascanuRNNCell
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
 from pascanu_jax.losses import Head, Padded
+from pascanu_jax.methods import METHODS, Method, get_method, sgd_with_clipping
 from pascanu_jax.regularizer import (
     bptt,
     error_one_step_back,
@@ -20,10 +21,12 @@ from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
 from pascanu_jax.tasks import TASK_NAMES, Task, get_task
 
 __all__ = [
+    "METHODS",
     "SCHEMES",
     "TASK_NAMES",
     "Head",
     "InitScheme",
+    "Method",
     "Padded",
     "PascanuClipState",
     "PascanuRNNCell",
@@ -33,6 +36,7 @@ __all__ = [
     "bptt",
     "clip_by_pascanu_norm",
     "error_one_step_back",
+    "get_method",
     "get_scheme",
     "get_task",
     "init_rnn",
@@ -41,5 +45,6 @@ __all__ = [
     "omega",
     "readout",
     "rnn_states",
+    "sgd_with_clipping",
     "spectral_radius",
 ]

@@ -150,3 +150,16 @@ def test_non_positive_threshold_is_a_value_error(threshold):
 def test_unknown_nonfinite_mode():
     with pytest.raises(ValueError, match="skip, shrink"):
         pj.clip_by_pascanu_norm(1.0, nonfinite="zero")
+
+
+def test_methods_are_data():
+    assert pj.get_method("MSGD").threshold == np.inf and pj.get_method("MSGD").alpha == 0.0
+    assert (pj.get_method("MSGD-C").threshold, pj.get_method("MSGD-C").alpha) == (1.0, 0.0)
+    assert (pj.get_method("MSGD-CR").threshold, pj.get_method("MSGD-CR").alpha) == (1.0, 4.0)
+    with pytest.raises(ValueError, match="MSGD, MSGD-C, MSGD-CR"):
+        pj.get_method("Adam")
+    params = _tree(9, 1.0)
+    g = _tree(10, 3.0)
+    tx = pj.sgd_with_clipping(1.0)
+    updates, _ = tx.update(g, tx.init(params), params)
+    np.testing.assert_allclose(_norm64(updates), 0.01, rtol=1e-5)
