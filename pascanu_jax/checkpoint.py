@@ -1,0 +1,93 @@
+"""Atomic writes and pytree checkpoints, so long runs lose nothing when interrupted.
+
+Every file is written to a temporary name in the same folder and renamed over the target
+(`os.replace` is atomic on POSIX), so a reader sees the old file or the new one, never a
+half-written one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write `data` to `path` atomically."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=1, allow_nan=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); delete it to start over") from e
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], meta: dict | None = None) -> None:
+    """Save named numpy arrays and a JSON-able `meta` dict to one .npz file, atomically."""
+    out = {name: np.asarray(x) for name, x in arrays.items()}
+    out["__meta__"] = np.frombuffer(json.dumps(meta or {}).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **out)
+    write_atomic(path, buffer.getvalue())
+
+
+def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Inverse of `save_arrays`: (arrays, meta)."""
+    try:
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read checkpoint {path} ({e}); delete it to start over") from e
+    meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+    return arrays, meta
+
+
+def tree_to_arrays(tree: Any, prefix: str) -> dict[str, np.ndarray]:
+    """The leaves of a pytree as named arrays `prefix/00000`, ... (for `save_arrays`)."""
+    return {f"{prefix}/{i:05d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(tree))}
+
+
+def arrays_to_tree(arrays: dict[str, np.ndarray], prefix: str, like: Any) -> Any:
+    """Rebuild a pytree with the structure, shapes and dtypes of `like` from named arrays."""
+    names = sorted(k for k in arrays if k.startswith(prefix + "/"))
+    leaves, treedef = jax.tree.flatten(like)
+    if len(names) != len(leaves):
+        raise ValueError(
+            f"checkpoint holds {len(names)} arrays under {prefix!r}, expected {len(leaves)}: "
+            "it was written by a different configuration"
+        )
+    out = []
+    for name, want in zip(names, leaves, strict=True):
+        got = arrays[name]
+        if got.shape != np.shape(want):
+            raise ValueError(
+                f"checkpoint array {name} has shape {got.shape}, expected {np.shape(want)}: "
+                "it was written by a different configuration"
+            )
+        out.append(got.astype(np.asarray(want).dtype))
+    return jax.tree.unflatten(treedef, out)

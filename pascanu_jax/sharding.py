@@ -1,0 +1,53 @@
+"""Runs sharded over every device: a 1-D mesh over the run axis.
+
+Independent runs are embarrassingly parallel, so the run axis (axis 0 of every per-run
+array) is split across `jax.devices()` and XLA's partitioner keeps each run's training on
+its device; the only cross-device traffic is the "is any run still training" reduction.
+
+Multi-host: call `jax.distributed.initialize()` on every host before anything else
+(coordinator address, process count and id from the cluster environment, or no
+arguments on Cloud TPU / SLURM). `jax.devices()` then lists the devices of all hosts, the
+same mesh spans them, every host builds the same global arrays from the same seeds and
+`to_devices` places only its own shards (`jax.make_array_from_callback`); `to_host`
+gathers results with `multihost_utils.process_allgather`. Run the same command on every
+host; only process 0 should write files.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+RUN_AXIS = "runs"
+
+
+def run_mesh(devices: list | None = None) -> Mesh:
+    """A 1-D mesh over `devices` (default: all devices of all hosts)."""
+    devices = jax.devices() if devices is None else devices
+    return Mesh(np.asarray(devices), (RUN_AXIS,))
+
+
+def padded_runs(n_runs: int, mesh: Mesh) -> int:
+    """The run count rounded up to a multiple of the device count."""
+    n = mesh.size
+    return -(-n_runs // n) * n
+
+
+def to_devices(tree, mesh: Mesh):
+    """Place host arrays (leading run axis) as global arrays sharded over the mesh."""
+    sharding = NamedSharding(mesh, PartitionSpec(RUN_AXIS))
+
+    def put(x):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    return jax.tree.map(put, tree)
+
+
+def to_host(tree):
+    """Global arrays back to numpy on every host."""
+    if jax.process_count() == 1:
+        return jax.tree.map(np.asarray, tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
