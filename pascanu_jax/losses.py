@@ -98,8 +98,9 @@ class Head:
     """A loss E(params, states, targets) -> scalar and errors(...) -> (B,) bool."""
 
     name: str
-    loss: Callable[[Params, Array, Array | Padded], Array]
-    errors: Callable[[Params, Array, Array | Padded], Array]
+    # repr=False keeps repr(Task) free of addresses, so it can identify a configuration.
+    loss: Callable[[Params, Array, Array | Padded], Array] = dataclasses.field(repr=False)
+    errors: Callable[[Params, Array, Array | Padded], Array] = dataclasses.field(repr=False)
 
 
 LAST_SOFTMAX = Head("last_softmax", last_softmax_loss, last_softmax_errors)

@@ -1,0 +1,262 @@
+"""The host side of the engine: resumable training of runs to success or the budget.
+
+`train` builds every run's initial parameters from its seed, places the runs on the
+device mesh, compiles the programs of `engine.py` once (training call, 10,000-sequence
+check, screen), then loops: one compiled call, candidates checked, solved and exhausted
+runs finished, a checkpoint written. Python runs once per compiled call, never per update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import jax
+import numpy as np
+
+from pascanu_jax.checkpoint import arrays_to_tree, load_arrays, save_arrays, tree_to_arrays
+from pascanu_jax.engine import (
+    DIAGNOSTICS,
+    Diagnostics,
+    EngineConfig,
+    RunConstants,
+    RunSpec,
+    TrainState,
+    confirm_errors,
+    run_keys,
+    screen_all,
+    train_call,
+)
+from pascanu_jax.initializers import get_scheme, init_rnn
+from pascanu_jax.methods import get_method, sgd_with_clipping
+from pascanu_jax.sharding import padded_runs, run_mesh, to_devices, to_host
+
+
+@dataclasses.dataclass
+class EngineResult:
+    """What `train` returns.
+
+    runs: one dict per RunSpec (init, method, seed, solved, updates, error, wall_s).
+    params: each run's final parameters (numpy).
+    diagnostics: one dict per run and period (init, method, seed, updates, DIAGNOSTICS).
+    compile_s, wall_s, eval_s: seconds; eval_s counts the 10,000-sequence checks as
+    measured and the screens as estimated from a timed screen of all runs.
+    periods: evaluation periods run.
+    """
+
+    runs: list[dict]
+    params: list[dict]
+    diagnostics: list[dict]
+    compile_s: float
+    wall_s: float
+    eval_s: float
+    periods: int
+
+
+def _initial(cfg: EngineConfig, runs: Sequence[RunSpec], n_total: int):
+    """Host (numpy) constants, state and confirm keys, padded to n_total runs."""
+    task = cfg.task
+    consts, states, confirm = [], [], []
+    for spec in runs:
+        scheme, method = get_scheme(spec.init), get_method(spec.method)
+        keys = run_keys(spec.seed, cfg.lengths[0])
+        params = init_rnn(keys["init"], scheme, task.n_in, cfg.n_hidden, task.n_out)
+        opt_state = sgd_with_clipping(1.0).init(params)
+        consts.append(
+            RunConstants(
+                np.bool_(scheme.activation == "tanh"),
+                np.float32(method.threshold),
+                np.float32(method.alpha),
+                keys["data"],
+                keys["screen"],
+            )
+        )
+        states.append(TrainState(params, opt_state, np.int32(0), np.bool_(True), np.bool_(False)))
+        confirm.append(keys["confirm"])
+    pad = n_total - len(runs)  # padding runs copy run 0 and never train
+    consts += consts[:1] * pad
+    states += [states[0]._replace(active=np.bool_(False))] * pad
+    confirm += confirm[:1] * pad
+    stack = lambda xs: jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a]), *xs)  # noqa: E731
+    return stack(consts), stack(states), np.stack([np.asarray(k) for k in confirm])
+
+
+def train(
+    cfg: EngineConfig,
+    runs: Sequence[RunSpec],
+    *,
+    checkpoint: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    mesh=None,
+    measure_eval: bool = True,
+) -> EngineResult:
+    """Train `runs` to success or the budget, all in parallel; see the module docstring.
+
+    checkpoint: path of an .npz written after every compiled call; if it exists, training
+      resumes from it and ends exactly as an uninterrupted run would.
+    progress: called with (updates done, updates in the budget) after every call.
+    mesh: a 1-D device mesh for the run axis (default: all devices).
+    """
+    if not runs:
+        raise ValueError("no runs to train")
+    mesh = mesh or run_mesh()
+    n_real, n_total = len(runs), padded_runs(len(runs), mesh)
+    const_np, state_np, confirm_keys = _initial(cfg, runs, n_total)
+    host = {
+        "finished": np.arange(n_total) >= n_real,
+        "solved": np.zeros(n_total, bool),
+        "error": np.full(n_total, np.nan),
+        "wall": np.full(n_total, np.nan),
+    }
+    rows = np.zeros((0, 2 + len(DIAGNOSTICS)))
+    # As it reads back from the checkpoint's JSON, so that the comparison is exact.
+    identity = json.loads(json.dumps({"config": repr(cfg), "runs": [repr(r) for r in runs]}))
+    elapsed = eval_s = 0.0
+    periods = 0
+    if checkpoint is not None and os.path.exists(checkpoint):
+        arrays, meta = load_arrays(checkpoint)
+        if meta.get("identity") != identity:
+            raise ValueError(
+                f"checkpoint {checkpoint} was written for another configuration "
+                f"or set of runs; delete it or use another output folder"
+            )
+        state_np = arrays_to_tree(arrays, "state", state_np)
+        host = {k: arrays[f"host/{k}"] for k in host}
+        rows = arrays["rows"]
+        elapsed, eval_s, periods = meta["elapsed"], meta["eval_s"], meta["periods"]
+
+    const = to_devices(const_np, mesh)
+    state = to_devices(state_np, mesh)
+    start = time.perf_counter()
+    compiled = train_call.lower(cfg, const, state).compile()
+    one_run = jax.tree.map(lambda x: x[0], state_np.params)
+    confirm = confirm_errors.lower(cfg, one_run, const_np.is_tanh[0], confirm_keys[0]).compile()
+    screen = screen_all.lower(cfg, const, state).compile() if measure_eval else None
+    compile_s = time.perf_counter() - start
+    screen_s = _time_screen(screen, const, state) if measure_eval else 0.0
+    start = time.perf_counter() - elapsed
+    is_tanh = const_np.is_tanh
+    budget = cfg.max_updates * n_real
+
+    while True:
+        updates = to_host(state.updates)
+        done = int(np.where(host["finished"], cfg.max_updates, updates)[:n_real].sum())
+        if progress is not None:
+            progress(done, budget)
+        if host["finished"].all():
+            break
+        state, diag, p = compiled(const, state)
+        p = int(p)
+        periods += p
+        diag = to_host(diag)
+        rows = np.concatenate([rows, _rows(diag, p)])
+        t0 = time.perf_counter()
+        state, host = _settle(
+            cfg, confirm, state, host, confirm_keys, is_tanh, mesh, time.perf_counter() - start
+        )
+        eval_s += time.perf_counter() - t0 + p * screen_s
+        if checkpoint is not None:
+            save_arrays(
+                checkpoint,
+                {
+                    **tree_to_arrays(to_host(state), "state"),
+                    **{f"host/{k}": v for k, v in host.items()},
+                    "rows": rows,
+                },
+                {
+                    "identity": identity,
+                    "elapsed": time.perf_counter() - start,
+                    "eval_s": eval_s,
+                    "periods": periods,
+                },
+            )
+
+    updates = to_host(state.updates)
+    results = [
+        {
+            "init": r.init,
+            "method": r.method,
+            "seed": r.seed,
+            "solved": bool(host["solved"][i]),
+            "updates": int(updates[i]),
+            "error": float(host["error"][i]),
+            "wall_s": float(host["wall"][i]),
+        }
+        for i, r in enumerate(runs)
+    ]
+    diagnostics = [
+        {
+            "init": runs[int(row[0])].init,
+            "method": runs[int(row[0])].method,
+            "seed": runs[int(row[0])].seed,
+            "updates": int(row[1]),
+            **{name: float(v) for name, v in zip(DIAGNOSTICS, row[2:], strict=True)},
+        }
+        for row in rows
+        if int(row[0]) < n_real
+    ]
+    final = to_host(state.params)
+    params = [jax.tree.map(lambda x, i=i: x[i], final) for i in range(n_real)]
+    return EngineResult(
+        results, params, diagnostics, compile_s, time.perf_counter() - start, eval_s, periods
+    )
+
+
+def _time_screen(screen: Callable, const: RunConstants, state: TrainState) -> float:
+    """Seconds one screen of all runs takes (best of two calls of the compiled screen)."""
+    best = np.inf
+    for _ in range(2):
+        start = time.perf_counter()
+        jax.block_until_ready(screen(const, state))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _rows(diag: Diagnostics, periods: int) -> np.ndarray:
+    """Diagnostic rows [run, updates, *DIAGNOSTICS] of the runs that trained."""
+    d = jax.tree.map(lambda x: x[:periods], diag)
+    p_idx, r_idx = np.nonzero(d.trained)
+    if len(p_idx) == 0:
+        return np.zeros((0, 2 + len(DIAGNOSTICS)))
+    pick = lambda x: np.asarray(x[p_idx, r_idx], np.float64)  # noqa: E731
+    rho = np.max(np.abs(np.linalg.eigvals(np.asarray(d.W_rec[p_idx, r_idx], np.float64))), -1)
+    counted = pick(d.counted)
+    cols = [
+        r_idx,
+        pick(d.updates),
+        pick(d.loss),
+        np.where(counted > 0, pick(d.norm_sum) / np.maximum(counted, 1), np.nan),
+        pick(d.clipped) / np.maximum(pick(d.steps), 1),
+        pick(d.omega),
+        rho,
+        pick(d.error),
+    ]
+    return np.stack([np.asarray(c, np.float64) for c in cols], axis=1)
+
+
+def _settle(cfg, confirm, state, host, confirm_keys, is_tanh, mesh, wall):
+    """Confirm candidates on 10,000 sequences; finish solved and exhausted runs."""
+    active, candidate, updates = (
+        to_host(x) for x in (state.active, state.candidate, state.updates)
+    )
+    todo = np.flatnonzero(~host["finished"] & ~active)
+    if len(todo) == 0:
+        return state, host
+    params = to_host(state.params)
+    host = {k: v.copy() for k, v in host.items()}
+    active, candidate = active.copy(), candidate.copy()
+    for r in todo:
+        one = jax.tree.map(lambda x, r=r: x[r], params)
+        key = jax.random.fold_in(confirm_keys[r], int(updates[r]))
+        error = float(confirm(one, is_tanh[r], key))
+        candidate[r] = False
+        if error < cfg.success or updates[r] >= cfg.max_updates:
+            host["finished"][r], host["solved"][r] = True, error < cfg.success
+            host["error"][r], host["wall"][r] = error, wall
+        else:  # the screen was lucky: train on
+            active[r] = True
+    state = state._replace(active=to_devices(active, mesh), candidate=to_devices(candidate, mesh))
+    return state, host
