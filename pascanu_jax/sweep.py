@@ -1,0 +1,261 @@
+"""The Fig. 7 sweep: success rate against sequence length (Pascanu et al., 2013, §4.1.1).
+
+For every length, all runs (initialisation x method x seed) train as one compiled program
+(`engine.train`). Results go into an output folder, each file written atomically:
+
+    config.json       the sweep's settings (a re-run into the folder must match them)
+    results.json      a list of runs: task, init, method, seed, length, solved, updates,
+                      error, wall_s, device (plus threshold and alpha)
+    results.csv       the same as a table
+    diagnostics.csv   per run and evaluation: task, init, method, seed, length, updates,
+                      loss, grad_norm, clipped_fraction, omega, spectral_radius, error
+    fig7.png          success rate against length, a panel per initialisation, a bar per
+                      method, like the paper's Fig. 7
+    ckpt-L<length>.npz  the length in progress (removed once its results are written)
+
+Interrupting and re-running into the same folder resumes: finished lengths are kept, the
+length in progress continues from its last checkpoint, and the results are the same as
+those of an uninterrupted sweep (every key is deterministic).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+from collections.abc import Callable, Sequence
+from types import MappingProxyType
+
+import jax
+import numpy as np
+
+from pascanu_jax.checkpoint import read_json, write_atomic, write_json
+from pascanu_jax.engine import DIAGNOSTICS, EngineConfig, RunSpec
+from pascanu_jax.methods import get_method
+from pascanu_jax.runner import train
+from pascanu_jax.tasks import Task
+
+RESULT_FIELDS = (
+    "task",
+    "init",
+    "method",
+    "seed",
+    "length",
+    "solved",
+    "updates",
+    "error",
+    "wall_s",
+    "device",
+    "threshold",
+    "alpha",
+)
+DIAGNOSTIC_FIELDS = ("task", "init", "method", "seed", "length", "updates", *DIAGNOSTICS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """Default lengths, budget and evaluation interval of a sweep."""
+
+    lengths: tuple[int, ...]
+    max_updates: int
+    eval_every: int
+    periods_per_call: int
+    note: str
+
+
+PRESETS = MappingProxyType(
+    {
+        "quick": Preset(
+            (10, 20, 30),
+            6_000,
+            200,
+            5,
+            "quick: short lengths and a 6,000-update budget (paper: 50-250, 5M)",
+        ),
+        "paper": Preset(
+            (50, 100, 150, 200, 250),
+            5_000_000,
+            1_000,
+            50,
+            "paper: lengths 50-250, budget 5,000,000 updates",
+        ),
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    task: Task
+    lengths: tuple[int, ...]
+    inits: tuple[str, ...]
+    methods: tuple[str, ...]
+    seeds: int
+    max_updates: int
+    eval_every: int
+    periods_per_call: int
+    note: str = ""
+
+    def settings(self) -> dict:
+        """What a re-run into the same folder must share (lengths may be added)."""
+        return {
+            "task": self.task.name,
+            "inits": list(self.inits),
+            "methods": list(self.methods),
+            "seeds": self.seeds,
+            "max_updates": self.max_updates,
+            "eval_every": self.eval_every,
+        }
+
+    def engine(self, length: int) -> EngineConfig:
+        return EngineConfig(
+            self.task,
+            (length, length + 1),
+            max_updates=self.max_updates,
+            eval_every=self.eval_every,
+            periods_per_call=self.periods_per_call,
+        )
+
+    def runs(self) -> list[RunSpec]:
+        return [
+            RunSpec(i, m, s) for i in self.inits for m in self.methods for s in range(self.seeds)
+        ]
+
+
+def device_name() -> str:
+    """e.g. 'cpu x1' or 'NVIDIA H100 80GB HBM3 x8'."""
+    devices = jax.devices()
+    return f"{devices[0].device_kind} x{len(devices)}"
+
+
+def run_sweep(
+    cfg: SweepConfig, out: str, progress: Callable[[int, int], None] | None = None
+) -> list[dict]:
+    """Run (or resume) the sweep into folder `out`; returns all results."""
+    os.makedirs(out, exist_ok=True)
+    config_path = os.path.join(out, "config.json")
+    if os.path.exists(config_path):
+        saved = read_json(config_path)
+        if saved != cfg.settings():
+            raise ValueError(
+                f"{out} holds a sweep with other settings {saved}; these are "
+                f"{cfg.settings()}. Use another --out folder."
+            )
+    else:
+        write_json(config_path, cfg.settings())
+    results = (
+        read_json(os.path.join(out, "results.json"))
+        if os.path.exists(os.path.join(out, "results.json"))
+        else []
+    )
+    diagnostics = _read_csv(os.path.join(out, "diagnostics.csv"))
+    runs = cfg.runs()
+    per_length = len(runs) * cfg.max_updates
+    total = per_length * len(cfg.lengths)
+    for i, length in enumerate(cfg.lengths):
+        if any(r["length"] == length for r in results):
+            continue
+        ckpt = os.path.join(out, f"ckpt-L{length}.npz")
+        done_before = i * per_length
+        report = (
+            None
+            if progress is None
+            else (lambda done, _budget, base=done_before: progress(base + done, total))
+        )
+        outcome = train(cfg.engine(length), runs, checkpoint=ckpt, progress=report)
+        tag = {"task": cfg.task.name, "length": length}
+        for r in outcome.runs:
+            m = get_method(r["method"])
+            results.append(
+                {**tag, **r, "device": device_name(), "threshold": m.threshold, "alpha": m.alpha}
+            )
+        diagnostics += [{**tag, **d} for d in outcome.diagnostics]
+        write_outputs(out, results, diagnostics, cfg.note)
+        os.remove(ckpt)
+    if progress is not None:
+        progress(total, total)
+    return results
+
+
+def write_outputs(out: str, results: list[dict], diagnostics: list[dict], note: str) -> None:
+    """results.json, results.csv, diagnostics.csv and fig7.png, each atomically.
+    Diagnostics first: results.json is what marks a length as finished."""
+    write_atomic(os.path.join(out, "diagnostics.csv"), _csv(diagnostics, DIAGNOSTIC_FIELDS))
+    write_atomic(os.path.join(out, "results.csv"), _csv(results, RESULT_FIELDS))
+    plot_fig7(results, os.path.join(out, "fig7.png"), note)
+    write_json(os.path.join(out, "results.json"), results)
+
+
+def _csv(rows: Sequence[dict], fields: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _read_csv(path: str) -> list[dict]:
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def success_table(results: Sequence[dict]) -> dict[tuple[str, str, int], tuple[int, int]]:
+    """(init, method, length) -> (solved runs, runs)."""
+    table: dict[tuple[str, str, int], list[int]] = {}
+    for r in results:
+        cell = table.setdefault((r["init"], r["method"], int(r["length"])), [0, 0])
+        cell[0] += bool(r["solved"])
+        cell[1] += 1
+    return {k: (v[0], v[1]) for k, v in table.items()}
+
+
+def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
+    """Success rate against length: a panel per initialisation, a bar per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = success_table(results)
+    inits = list(dict.fromkeys(r["init"] for r in results))
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    lengths = sorted({int(r["length"]) for r in results})
+    fig, axes = plt.subplots(
+        1, len(inits), figsize=(4.2 * len(inits), 3.6), sharey=True, squeeze=False
+    )
+    width = 0.8 / len(methods)
+    x = np.arange(len(lengths))
+    for ax, init in zip(axes[0], inits, strict=True):
+        for j, method in enumerate(methods):
+            rate = [table.get((init, method, L), (0, 1)) for L in lengths]
+            ax.bar(
+                x + (j - (len(methods) - 1) / 2) * width,
+                [100 * s / n for s, n in rate],
+                width,
+                label=method,
+            )
+        ax.set_xticks(x, [str(L) for L in lengths])
+        ax.set_title(init)
+        ax.set_xlabel("sequence length")
+        ax.set_ylim(0, 105)
+    axes[0][0].set_ylabel("success rate (%)")
+    fig.legend(
+        *axes[0][0].get_legend_handles_labels(),
+        loc="lower center",
+        ncol=len(methods),
+        fontsize=9,
+        frameon=False,
+    )
+    task = results[0]["task"] if results else ""
+    fig.suptitle(
+        f"{task}: rate of success against length (Pascanu et al. 2013, Fig. 7)"
+        + (f"\n{note}" if note else ""),
+        fontsize=10,
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())

@@ -1,0 +1,147 @@
+"""Reproduce Fig. 7 of Pascanu et al. (2013): rate of success against sequence length.
+
+    python scripts/sweep_lengths.py                      # quick preset, temporal order
+    python scripts/sweep_lengths.py --preset paper       # the full protocol (accelerator)
+    python scripts/sweep_lengths.py --task addition --lengths 10,20 --seeds 2 --out runs/add
+
+For every length, 3 initialisations x 3 methods x 5 seeds train as one compiled program;
+a run succeeds when fewer than 1% of 10,000 fresh sequences are misclassified. Results,
+diagnostics and fig7.png go into --out; re-running into the same --out resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import pascanu_jax as pj
+from pascanu_jax.sweep import PRESETS, SweepConfig, device_name, run_sweep, success_table
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, SweepConfig]:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--task", default="temporal_order", help=f"one of {', '.join(pj.TASK_NAMES)}")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    p.add_argument("--lengths", help="comma-separated sequence lengths (default: the preset's)")
+    p.add_argument("--inits", default=",".join(pj.SCHEMES), help="comma-separated schemes")
+    p.add_argument("--methods", default=",".join(pj.METHODS), help="comma-separated methods")
+    p.add_argument("--seeds", type=int, default=5, help="runs per configuration (default 5)")
+    p.add_argument("--max-updates", type=int, help="update budget per run (default: preset's)")
+    p.add_argument("--eval-every", type=int, help="updates between screens (default: preset's)")
+    p.add_argument("--out", help="output folder (default runs/<task>-<preset>)")
+    args = p.parse_args(argv)
+    preset = PRESETS[args.preset]
+
+    def names(text: str, valid, what: str) -> tuple[str, ...]:
+        items = tuple(x.strip() for x in text.split(",") if x.strip())
+        bad = [x for x in items if x not in valid]
+        if bad or not items:
+            p.error(f"--{what}: unknown {bad or 'empty list'}; valid: {', '.join(valid)}")
+        return items
+
+    try:
+        task = pj.get_task(args.task)
+    except ValueError as e:
+        p.error(f"--task: {e}")
+    try:
+        lengths = tuple(int(x) for x in args.lengths.split(",")) if args.lengths else preset.lengths
+        for length in lengths:
+            task.check_length(length)
+    except ValueError as e:
+        p.error(f"--lengths: {e}")
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
+    max_updates = args.max_updates or preset.max_updates
+    eval_every = args.eval_every or min(preset.eval_every, max_updates)
+    if max_updates < 1 or eval_every < 1 or max_updates % eval_every:
+        p.error(
+            f"--max-updates ({max_updates}) must be a positive multiple of the evaluation "
+            f"interval ({eval_every}); set --eval-every to a divisor"
+        )
+    note = (
+        preset.note
+        if (args.lengths, args.max_updates) == (None, None)
+        else (
+            f"custom: lengths {','.join(map(str, lengths))}, budget {max_updates:,} updates "
+            "(paper: 50-250, 5M)"
+        )
+    )
+    cfg = SweepConfig(
+        task,
+        lengths,
+        names(args.inits, pj.SCHEMES, "inits"),
+        names(args.methods, pj.METHODS, "methods"),
+        args.seeds,
+        max_updates,
+        eval_every,
+        preset.periods_per_call,
+        note,
+    )
+    args.out = args.out or f"runs/{args.task}-{args.preset}"
+    return args, cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, cfg = parse_args(argv)
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    print(f"{cfg.note}\n{len(cfg.runs())} runs per length on {device_name()}, output {args.out}")
+    start = time.perf_counter()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns) as bar:
+        job = bar.add_task("run-updates", total=1)
+        results = run_sweep(
+            cfg, args.out, lambda done, total: bar.update(job, completed=done, total=total)
+        )
+    table = success_table(results)
+    print(f"\nsuccess (solved/runs), {cfg.note}")
+    print("init        method   " + "".join(f"{L:>8}" for L in cfg.lengths))
+    for init in cfg.inits:
+        for method in cfg.methods:
+            cells = "".join(
+                f"{'{}/{}'.format(*table.get((init, method, L), (0, 0))):>8}" for L in cfg.lengths
+            )
+            print(f"{init:<11} {method:<8} {cells}")
+    print("\nmedian updates to success of the solved runs:")
+    for init in cfg.inits:
+        for method in cfg.methods:
+            med = [
+                _median(
+                    [
+                        r["updates"]
+                        for r in results
+                        if r["init"] == init
+                        and r["method"] == method
+                        and r["length"] == L
+                        and r["solved"]
+                    ]
+                )
+                for L in cfg.lengths
+            ]
+            print(f"{init:<11} {method:<8} " + "".join(f"{m:>8}" for m in med))
+    print(f"\nwall time {time.perf_counter() - start:.0f} s; outputs in {args.out}")
+    return 0
+
+
+def _median(values: list[int]) -> str:
+    return "-" if not values else str(int(sorted(values)[len(values) // 2]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
