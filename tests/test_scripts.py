@@ -1,0 +1,158 @@
+"""The sweep and generalisation scripts end to end at a tiny scale; resume; bad flags."""
+
+import csv
+import importlib.util
+import json
+import os
+import pathlib
+
+import pytest
+
+from pascanu_jax.sweep import DIAGNOSTIC_FIELDS, RESULT_FIELDS, run_sweep
+
+SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SWEEP_ARGS = [
+    "--lengths",
+    "10,11",
+    "--seeds",
+    "1",
+    "--inits",
+    "smart_tanh,sigmoid",
+    "--methods",
+    "MSGD,MSGD-CR",
+    "--max-updates",
+    "1200",
+    "--eval-every",
+    "100",
+]
+
+
+@pytest.fixture(scope="module")
+def sweep_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    assert load("sweep_lengths").main([*SWEEP_ARGS, "--out", str(out)]) == 0
+    return out
+
+
+def _strip(results):
+    return [{k: v for k, v in r.items() if k != "wall_s"} for r in results]
+
+
+def test_sweep_writes_results_diagnostics_and_figure(sweep_out):
+    results = json.loads((sweep_out / "results.json").read_text())
+    assert len(results) == 2 * 2 * 2  # lengths x inits x methods x 1 seed
+    for r in results:
+        assert set(RESULT_FIELDS) <= set(r)
+        assert r["updates"] == 1200 or (r["solved"] and r["updates"] % 100 == 0)
+        assert r["solved"] == (r["error"] < 0.01)
+    assert any(r["solved"] for r in results if r["init"] == "smart_tanh")
+    assert not any(r["solved"] for r in results if r["init"] == "sigmoid")
+    with open(sweep_out / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(results)
+    with open(sweep_out / "diagnostics.csv") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == DIAGNOSTIC_FIELDS
+        rows = list(reader)
+    for r in results:  # one diagnostics row per evaluation of every run
+        mine = [
+            d
+            for d in rows
+            if (d["init"], d["method"], int(d["length"])) == (r["init"], r["method"], r["length"])
+        ]
+        assert [int(d["updates"]) for d in mine] == list(range(100, r["updates"] + 1, 100))
+    assert (sweep_out / "fig7.png").stat().st_size > 10_000
+    assert not list(sweep_out.glob("ckpt-*"))
+
+
+def test_interrupted_sweep_resumes_to_the_same_results(sweep_out, tmp_path):
+    _, cfg = load("sweep_lengths").parse_args([*SWEEP_ARGS, "--out", str(tmp_path)])
+    per_length = len(cfg.runs()) * cfg.max_updates
+
+    def interrupt(done, total):
+        if done > per_length:  # length 11 has trained for one compiled call
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg, str(tmp_path), interrupt)
+    assert (tmp_path / "ckpt-L11.npz").exists()
+    assert len(json.loads((tmp_path / "results.json").read_text())) == 4  # length 10 only
+    resumed = run_sweep(cfg, str(tmp_path))
+    expected = json.loads((sweep_out / "results.json").read_text())
+    assert _strip(resumed) == _strip(expected)
+    assert (tmp_path / "diagnostics.csv").read_text() == (sweep_out / "diagnostics.csv").read_text()
+    # A re-run of a finished sweep trains nothing and keeps the results.
+    assert _strip(run_sweep(cfg, str(tmp_path))) == _strip(expected)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--task", "adding"], "unknown task 'adding'"),
+        (["--lengths", "5"], "length >= 10"),
+        (["--lengths", "ten"], "--lengths"),
+        (["--inits", "xavier"], "--inits: unknown ['xavier']"),
+        (["--methods", "MSGD,Adam"], "--methods: unknown ['Adam']"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--max-updates", "250"], "multiple of the evaluation interval"),
+        (["--preset", "huge"], "invalid choice: 'huge'"),
+    ],
+)
+def test_bad_flags_fail_before_any_work(args, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        load("sweep_lengths").parse_args([*args, "--out", str(tmp_path / "x")])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_sweep_refuses_an_output_folder_with_other_settings(sweep_out):
+    _, cfg = load("sweep_lengths").parse_args([*SWEEP_ARGS, "--seeds", "2"])
+    with pytest.raises(ValueError, match="other settings"):
+        run_sweep(cfg, str(sweep_out))
+
+
+def test_generalize_end_to_end_and_resume(tmp_path, capsys):
+    gen = load("generalize")
+    args = [
+        "--train-lengths",
+        "10,20",
+        "--test-lengths",
+        "10,15,40",
+        "--max-updates",
+        "600",
+        "--eval-every",
+        "100",
+        "--test-size",
+        "600",
+        "--init",
+        "smart_tanh",
+        "--out",
+        str(tmp_path),
+    ]
+    assert gen.main(args) == 0
+    record = json.loads((tmp_path / "generalization.json").read_text())
+    assert record["settings"]["train_lengths"] == [10, 20]
+    run = record["training"][0]
+    assert run["updates"] == 600 or run["solved"]
+    tests = {t["length"]: t["error"] for t in record["tests"]}
+    assert sorted(tests) == [10, 15, 40] and all(0 <= e <= 1 for e in tests.values())
+    if run["solved"]:  # inside the training range the model must do as its check said
+        assert tests[10] < 0.05 and tests[15] < 0.05
+    assert (tmp_path / "generalization.png").stat().st_size > 10_000
+    assert "misclassified at each test length" in capsys.readouterr().out
+    # Re-running evaluates nothing new and trains nothing: the record is unchanged.
+    mtime = os.path.getmtime(tmp_path / "train-state.npz")
+    assert gen.main(args) == 0
+    assert json.loads((tmp_path / "generalization.json").read_text()) == record
+    assert os.path.getmtime(tmp_path / "train-state.npz") == mtime
+    with pytest.raises(SystemExit):
+        gen.parse_args(["--train-lengths", "20,10"])
