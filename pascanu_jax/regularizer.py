@@ -12,9 +12,10 @@ are squared as in eq. (10) and the authors' code (PROTOCOL.md). Pairs with a van
 |d_k|^2 (below `bound`) are left out; Omega is 0 when no pair is left.
 
 Only the "immediate" derivative d+Omega/dW_rec is used: h_k and d_k are held constant
-(`jax.lax.stop_gradient`), so the gradient is two matmuls over all steps, with no second
-pass through time. The d_k come from the same backward pass as dE/dtheta: the states are
-perturbed by zeros and the gradient with respect to the perturbation is d_k.
+(`omega` applies `jax.lax.stop_gradient`, so `jax.grad(omega)` is that derivative). The
+d_k come from the same backward pass as dE/dtheta (`bptt.py`), which also computes
+a_k W_rec^T, so training gets Omega's value and gradient without any extra pass over time:
+`loss_and_grads` folds d+Omega/dW_rec into the GEMM that forms dE/dW_rec.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from pascanu_jax.rnn import Params, activation_derivative, activation_flag, check_params, rnn_states
+from pascanu_jax.bptt import backprop, outer_sum, previous_states
+from pascanu_jax.rnn import Params, activation_derivative, activation_flag, check_params
 from pascanu_jax.tasks import Task, get_task
 
 Array = jax.Array
@@ -99,16 +101,9 @@ def _resolve(task: Task | str, params: Params, inputs: Array):
 
 @functools.partial(jax.jit, static_argnames=("task",))
 def _bptt(params, inputs, targets, is_tanh, *, task):
-    def objective(p, perturbation):
-        states = rnn_states(p, inputs, is_tanh, perturbation=perturbation)
-        return task.loss(p, states, targets), states
-
-    # The gradient w.r.t. a zero perturbation of every state is d_k = dE/dh_k.
-    zeros = jnp.zeros(inputs.shape[:2] + params["W_rec"].shape[-1:], inputs.dtype)
-    (loss, states), (grads, d) = jax.value_and_grad(objective, argnums=(0, 1), has_aux=True)(
-        params, zeros
-    )
-    return loss, states, d, grads
+    bw = backprop(params, inputs, targets, task, is_tanh)
+    W_rec_grad = outer_sum(previous_states(bw.states), bw.a)
+    return bw.loss, bw.states, bw.d, {**bw.head_grads, **bw.input_grads, "W_rec": W_rec_grad}
 
 
 def loss_and_grads(
@@ -147,7 +142,17 @@ def loss_and_grads(
 
 @functools.partial(jax.jit, static_argnames=("task", "bound"))
 def _loss_and_grads(params, inputs, targets, is_tanh, alpha, *, task, bound):
-    loss, states, d, grads = _bptt(params, inputs, targets, is_tanh, task=task)
-    om, g_om = jax.value_and_grad(omega)(params["W_rec"], states, d, is_tanh, bound)
-    grads = {**grads, "W_rec": grads["W_rec"] + jnp.asarray(alpha, g_om.dtype) * g_om}
-    return loss, om, grads
+    bw = backprop(params, inputs, targets, task, is_tanh)
+    # Omega from the backward pass's own d_k and back_k = a_k W_rec^T (no extra matmul).
+    d_sq = jnp.sum(bw.d * bw.d, axis=-1)
+    keep = d_sq >= bound
+    n_kept = jnp.maximum(jnp.sum(keep), 1).astype(d_sq.dtype)
+    safe = jnp.where(keep, d_sq, 1.0)
+    ratio = jnp.sum(bw.back * bw.back, axis=-1) / safe
+    om = jnp.sum(jnp.where(keep, (ratio - 1.0) ** 2, 0.0)) / n_kept
+    # d+Omega/dW_rec = sum c_k back_k^T a_k with c_k = 4 (ratio_k - 1) / (n |d_k|^2); it shares
+    # the right factor a_k with dE/dW_rec = sum h_{k-1}^T a_k, so both are one GEMM.
+    c = jnp.where(keep, 4.0 * (ratio - 1.0) / (n_kept * safe), 0.0)
+    left = previous_states(bw.states) + jnp.asarray(alpha, c.dtype) * c[..., None] * bw.back
+    grads = {**bw.head_grads, **bw.input_grads, "W_rec": outer_sum(left, bw.a)}
+    return bw.loss, om, grads
