@@ -6,6 +6,16 @@ neural networks", in JAX.
 """
 
 from pascanu_jax.clipping import PascanuClipState, clip_by_pascanu_norm
+from pascanu_jax.dynamics import (
+    Bifurcations,
+    basin_boundary,
+    bifurcations,
+    fixed_point_branches,
+    fixed_points,
+    is_stable,
+    iterate_map,
+    one_unit_map,
+)
 from pascanu_jax.flax_cell import PascanuRNNCell
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
 from pascanu_jax.losses import Head, Padded
@@ -24,6 +34,7 @@ __all__ = [
     "METHODS",
     "SCHEMES",
     "TASK_NAMES",
+    "Bifurcations",
     "Head",
     "InitScheme",
     "Method",
@@ -33,16 +44,23 @@ __all__ = [
     "Task",
     "activate",
     "activation_derivative",
+    "basin_boundary",
+    "bifurcations",
     "bptt",
     "clip_by_pascanu_norm",
     "error_one_step_back",
+    "fixed_point_branches",
+    "fixed_points",
     "get_method",
     "get_scheme",
     "get_task",
     "init_rnn",
+    "is_stable",
+    "iterate_map",
     "jacobian_norm_ratios",
     "loss_and_grads",
     "omega",
+    "one_unit_map",
     "readout",
     "rnn_states",
     "sgd_with_clipping",
