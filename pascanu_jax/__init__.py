@@ -16,6 +16,7 @@ from pascanu_jax.dynamics import (
     iterate_map,
     one_unit_map,
 )
+from pascanu_jax.error_surface import Descent, OneUnitProblem, descent, error_surface_grid
 from pascanu_jax.flax_cell import PascanuRNNCell
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
 from pascanu_jax.losses import Head, Padded
@@ -35,9 +36,11 @@ __all__ = [
     "SCHEMES",
     "TASK_NAMES",
     "Bifurcations",
+    "Descent",
     "Head",
     "InitScheme",
     "Method",
+    "OneUnitProblem",
     "Padded",
     "PascanuClipState",
     "PascanuRNNCell",
@@ -48,7 +51,9 @@ __all__ = [
     "bifurcations",
     "bptt",
     "clip_by_pascanu_norm",
+    "descent",
     "error_one_step_back",
+    "error_surface_grid",
     "fixed_point_branches",
     "fixed_points",
     "get_method",
