@@ -18,6 +18,7 @@ from pascanu_jax.dynamics import (
 )
 from pascanu_jax.error_surface import Descent, OneUnitProblem, descent, error_surface_grid
 from pascanu_jax.flax_cell import PascanuRNNCell
+from pascanu_jax.gradient_flow import GradientFlow, measure_gradient_flow, temporal_contributions
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
 from pascanu_jax.losses import Head, Padded
 from pascanu_jax.methods import METHODS, Method, get_method, sgd_with_clipping
@@ -37,6 +38,7 @@ __all__ = [
     "TASK_NAMES",
     "Bifurcations",
     "Descent",
+    "GradientFlow",
     "Head",
     "InitScheme",
     "Method",
@@ -64,10 +66,12 @@ __all__ = [
     "iterate_map",
     "jacobian_norm_ratios",
     "loss_and_grads",
+    "measure_gradient_flow",
     "omega",
     "one_unit_map",
     "readout",
     "rnn_states",
     "sgd_with_clipping",
     "spectral_radius",
+    "temporal_contributions",
 ]
