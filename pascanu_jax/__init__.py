@@ -6,7 +6,19 @@ neural networks", in JAX.
 """
 
 from pascanu_jax.clipping import PascanuClipState, clip_by_pascanu_norm
+from pascanu_jax.dynamics import (
+    Bifurcations,
+    basin_boundary,
+    bifurcations,
+    fixed_point_branches,
+    fixed_points,
+    is_stable,
+    iterate_map,
+    one_unit_map,
+)
+from pascanu_jax.error_surface import Descent, OneUnitProblem, descent, error_surface_grid
 from pascanu_jax.flax_cell import PascanuRNNCell
+from pascanu_jax.gradient_flow import GradientFlow, measure_gradient_flow, temporal_contributions
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
 from pascanu_jax.losses import Head, Padded
 from pascanu_jax.methods import METHODS, Method, get_method, sgd_with_clipping
@@ -24,27 +36,42 @@ __all__ = [
     "METHODS",
     "SCHEMES",
     "TASK_NAMES",
+    "Bifurcations",
+    "Descent",
+    "GradientFlow",
     "Head",
     "InitScheme",
     "Method",
+    "OneUnitProblem",
     "Padded",
     "PascanuClipState",
     "PascanuRNNCell",
     "Task",
     "activate",
     "activation_derivative",
+    "basin_boundary",
+    "bifurcations",
     "bptt",
     "clip_by_pascanu_norm",
+    "descent",
     "error_one_step_back",
+    "error_surface_grid",
+    "fixed_point_branches",
+    "fixed_points",
     "get_method",
     "get_scheme",
     "get_task",
     "init_rnn",
+    "is_stable",
+    "iterate_map",
     "jacobian_norm_ratios",
     "loss_and_grads",
+    "measure_gradient_flow",
     "omega",
+    "one_unit_map",
     "readout",
     "rnn_states",
     "sgd_with_clipping",
     "spectral_radius",
+    "temporal_contributions",
 ]
