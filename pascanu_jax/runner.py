@@ -56,14 +56,19 @@ class EngineResult:
     periods: int
 
 
+def initial_params(cfg: EngineConfig, spec: RunSpec) -> dict:
+    """The parameters a run starts from (the same for every method of one seed)."""
+    key = run_keys(spec.seed, cfg.lengths[0])["init"]
+    return init_rnn(key, get_scheme(spec.init), cfg.task.n_in, cfg.n_hidden, cfg.task.n_out)
+
+
 def _initial(cfg: EngineConfig, runs: Sequence[RunSpec], n_total: int):
     """Host (numpy) constants, state and confirm keys, padded to n_total runs."""
-    task = cfg.task
     consts, states, confirm = [], [], []
     for spec in runs:
         scheme, method = get_scheme(spec.init), get_method(spec.method)
         keys = run_keys(spec.seed, cfg.lengths[0])
-        params = init_rnn(keys["init"], scheme, task.n_in, cfg.n_hidden, task.n_out)
+        params = initial_params(cfg, spec)
         opt_state = sgd_with_clipping(1.0).init(params)
         consts.append(
             RunConstants(

@@ -2,9 +2,10 @@
 from the last step back to the first, before and after training with MSGD and MSGD-CR.
 
 Default mode: train the same network on one task with each method (same initial weights,
-same batches), then draw, on one fixed batch, log10 |dE/dh_k| against k and the per-step
-ratio |d_k dh_k/dh_{k-1}| / |d_k| that Omega pushes towards 1
-(`pascanu_jax.gradient_flow`), at the start and the end of training, and the training loss.
+same batches, all methods in one engine program, until solved or --updates), then draw,
+on one fixed batch, log10 |dE/dh_k| against k and the per-step ratio
+|d_k dh_k/dh_{k-1}| / |d_k| that Omega pushes towards 1 (`pascanu_jax.gradient_flow`),
+at the start and the end of training, and the training loss.
 
 --sweep DIR: instead, draw the training diagnostics of a sweep (gradient norm, clipped
 fraction, Omega, spectral radius of W_rec against updates) from DIR/diagnostics.csv.
@@ -23,28 +24,17 @@ import warnings
 
 import jax
 import numpy as np
-import optax
 from matplotlib.figure import Figure
 from rich.progress import Progress
 
 import pascanu_jax as pj
+from pascanu_jax.engine import EngineConfig, RunSpec
 from pascanu_jax.figures import add_output_arguments, save_figure
 from pascanu_jax.gradient_flow import measure_gradient_flow
+from pascanu_jax.runner import EngineResult, initial_params, train
+from pascanu_jax.sweep import DIAGNOSTIC_FIELDS
 
-DIAGNOSTICS_COLUMNS = (
-    "task",
-    "init",
-    "method",
-    "seed",
-    "length",
-    "updates",
-    "loss",
-    "grad_norm",
-    "clipped_fraction",
-    "omega",
-    "spectral_radius",
-    "error",
-)
+DIAGNOSTICS_COLUMNS = DIAGNOSTIC_FIELDS  # the header sweep_lengths.py writes
 GROUP_COLUMNS = ("task", "init", "method", "length")
 SELECTABLE = ("task", "init", "method", "seed", "length")
 PANELS = (
@@ -54,8 +44,6 @@ PANELS = (
     ("spectral_radius", r"spectral radius of $W_{rec}$", "linear"),
 )
 METHOD_STYLES = {"MSGD": "-", "MSGD-C": "--", "MSGD-CR": ":"}
-CHUNK = 250  # updates per compiled training call (one progress tick)
-SMOOTH = 60  # points on the training-loss curve
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -106,52 +94,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-# ---- training: MSGD, MSGD-C, MSGD-CR (the README's update loop, PROTOCOL.md settings) ----
-
-
-@functools.partial(jax.jit, static_argnames=("task", "activation", "batch", "length", "updates"))
-def _train_chunk(
-    params, opt_state, key, threshold, alpha, *, task, activation, batch, length, updates
-):
-    tx = pj.sgd_with_clipping(threshold, nonfinite="shrink")  # the authors' guard (PROTOCOL.md)
-
-    def update(carry, k):
-        params, opt_state = carry
-        inputs, targets = task.sample(k, batch, length)
-        loss, _, grads = pj.loss_and_grads(
-            params, inputs, targets, task=task, activation=activation, alpha=alpha
-        )
-        steps, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, steps), opt_state), loss
-
-    (params, opt_state), losses = jax.lax.scan(
-        update, (params, opt_state), jax.random.split(key, updates)
+def train_methods(args, task, progress) -> tuple[dict, EngineResult]:
+    """Every method from the same initial weights on the same batches, in one engine program,
+    until solved or --updates; returns (initial params, engine result)."""
+    n = args.updates
+    every = max(d for d in range(1, max(1, n // 50) + 1) if n % d == 0)  # ~50 loss points
+    cfg = EngineConfig(
+        task,
+        (args.length, args.length + 1),
+        n_hidden=args.hidden,
+        batch=args.batch,
+        max_updates=n,
+        eval_every=every,
+        periods_per_call=max(1, 250 // every),
     )
-    return params, opt_state, losses
-
-
-def train(args, params, method: pj.Method, key, progress, bar):
-    """`args.updates` updates of `method`; returns the final params and the losses."""
-    task, activation = pj.get_task(args.task), pj.SCHEMES[args.init].activation
-    opt_state = pj.sgd_with_clipping(method.threshold, nonfinite="shrink").init(params)
-    losses = []
-    for start in range(0, args.updates, CHUNK):
-        n = min(CHUNK, args.updates - start)
-        params, opt_state, chunk = _train_chunk(
-            params,
-            opt_state,
-            jax.random.fold_in(key, start),
-            method.threshold,
-            method.alpha,
-            task=task,
-            activation=activation,
-            batch=args.batch,
-            length=args.length,
-            updates=n,
-        )
-        losses.append(np.asarray(chunk))
-        progress.advance(bar, n)
-    return params, np.concatenate(losses)
+    runs = [RunSpec(args.init, m, args.seed) for m in args.methods]
+    bar = progress.add_task("training " + ", ".join(args.methods), total=n * len(runs))
+    result = train(
+        cfg,
+        runs,
+        progress=lambda done, total: progress.update(bar, completed=done),
+        measure_eval=False,
+    )
+    return initial_params(cfg, runs[0]), result
 
 
 def log10_contributions(flow: pj.GradientFlow) -> np.ndarray:
@@ -164,22 +129,22 @@ def log10_contributions(flow: pj.GradientFlow) -> np.ndarray:
 
 def flow_figure(args):
     task, activation = pj.get_task(args.task), pj.SCHEMES[args.init].activation
-    key = jax.random.PRNGKey(args.seed)
-    init_key, data_key, eval_key = jax.random.split(key, 3)
-    params0 = pj.init_rnn(init_key, args.init, task.n_in, args.hidden, task.n_out)
+    eval_key = jax.random.fold_in(jax.random.PRNGKey(args.seed), 7)  # unseen in training
     inputs, targets = task.sample(eval_key, args.eval_batch, args.length)
     flow = functools.partial(
         measure_gradient_flow, inputs=inputs, targets=targets, task=task, activation=activation
     )
-    curves = [("start (all methods)", "0.4", "-", flow(params0), None)]
     with Progress() as progress:
-        for i, name in enumerate(args.methods):
-            bar = progress.add_task(f"training {name}", total=args.updates)
-            params, losses = train(args, params0, pj.get_method(name), data_key, progress, bar)
-            style = METHOD_STYLES.get(name, "-.")
-            curves.append(
-                (f"{name}, after {args.updates} updates", f"C{i}", style, flow(params), losses)
-            )
+        params0, result = train_methods(args, task, progress)
+    curves = [("start (all methods)", "0.4", "-", flow(params0), None)]
+    for i, (run, params) in enumerate(zip(result.runs, result.params, strict=True)):
+        losses = np.array(
+            [(d["updates"], d["loss"]) for d in result.diagnostics if d["method"] == run["method"]]
+        )
+        done = "solved" if run["solved"] else "not solved"
+        label = f"{run['method']}, after {run['updates']} updates ({done})"
+        style = METHOD_STYLES.get(run["method"], "-.")
+        curves.append((label, f"C{i}", style, flow(params), losses))
 
     fig = Figure(figsize=(16, 4.8), layout="constrained")
     ax_flow, ax_ratio, ax_loss = fig.subplots(1, 3)
@@ -192,11 +157,8 @@ def flow_figure(args):
             lo, hi = np.nanpercentile(logs, [10, 90], axis=1)
             ax_flow.fill_between(k, lo, hi, color=color, alpha=0.15, lw=0)
             ax_ratio.plot(k, np.nanmedian(np.asarray(f.ratios), 1), style, color=color, label=label)
-            if losses is not None:
-                n = max(1, len(losses) // SMOOTH)  # updates per point
-                smooth = losses[: len(losses) // n * n].reshape(-1, n).mean(1)
-                x = n * np.arange(1, len(smooth) + 1)
-                ax_loss.plot(x, smooth, style, color=color, label=label.split(",")[0])
+            if losses is not None:  # mean loss of each evaluation period
+                ax_loss.plot(*losses.T, style, color=color, label=label.split(",")[0])
     ax_flow.set(
         xlabel="step k",
         ylabel=r"$\log_{10} |\partial E / \partial h_k|$",
@@ -210,7 +172,11 @@ def flow_figure(args):
         "\n"
         r"$\Omega$ pushes it to 1",
     )
-    ax_loss.set(xlabel="update", ylabel="training loss", title="training loss (running means)")
+    ax_loss.set(
+        xlabel="update",
+        ylabel="training loss",
+        title="training loss (mean over each evaluation period)",
+    )
     for ax in (ax_flow, ax_ratio, ax_loss):
         ax.legend(fontsize=8)
     fig.suptitle(
