@@ -13,7 +13,7 @@ are squared as in eq. (10) and the authors' code (PROTOCOL.md). Pairs with a van
 
 Only the "immediate" derivative d+Omega/dW_rec is used: h_k and d_k are held constant
 (`omega` applies `jax.lax.stop_gradient`, so `jax.grad(omega)` is that derivative). The
-d_k come from the same backward pass as dE/dtheta (`bptt.py`), which also computes
+d_k come from the same backward pass as dE/dtheta (`backprop.py`), which also computes
 a_k W_rec^T, so training gets Omega's value and gradient without any extra pass over time:
 `loss_and_grads` folds d+Omega/dW_rec into the GEMM that forms dE/dW_rec.
 """
@@ -25,7 +25,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from pascanu_jax.bptt import backprop, outer_sum, previous_states
+from pascanu_jax.backprop import backprop, outer_sum, previous_states
 from pascanu_jax.rnn import Params, activation_derivative, activation_flag, check_params
 from pascanu_jax.tasks import Task, get_task
 
