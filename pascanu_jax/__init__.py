@@ -10,6 +10,14 @@ from pascanu_jax.flax_cell import PascanuRNNCell
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
 from pascanu_jax.losses import Head, Padded
 from pascanu_jax.methods import METHODS, Method, get_method, sgd_with_clipping
+from pascanu_jax.music import (
+    MusicData,
+    load_jsb_chorales,
+    load_piano_roll_pickle,
+    piano_roll,
+    pitch_sets_from_score,
+)
+from pascanu_jax.natural import TrainConfig, alpha_schedule, load_problem, train_methods
 from pascanu_jax.regularizer import (
     bptt,
     error_one_step_back,
@@ -18,33 +26,63 @@ from pascanu_jax.regularizer import (
     omega,
 )
 from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
+from pascanu_jax.sequence_model import (
+    CharHead,
+    NoteHead,
+    SequenceSet,
+    gather_batch,
+    music_set,
+    sequence_nll,
+    text_set,
+)
 from pascanu_jax.tasks import TASK_NAMES, Task, get_task
+from pascanu_jax.text import TextData, Vocabulary, load_ptb_chars, load_text_file
 
 __all__ = [
     "METHODS",
     "SCHEMES",
     "TASK_NAMES",
+    "CharHead",
     "Head",
     "InitScheme",
     "Method",
+    "MusicData",
+    "NoteHead",
     "Padded",
     "PascanuClipState",
     "PascanuRNNCell",
+    "SequenceSet",
     "Task",
+    "TextData",
+    "TrainConfig",
+    "Vocabulary",
     "activate",
     "activation_derivative",
+    "alpha_schedule",
     "bptt",
     "clip_by_pascanu_norm",
     "error_one_step_back",
+    "gather_batch",
     "get_method",
     "get_scheme",
     "get_task",
     "init_rnn",
     "jacobian_norm_ratios",
+    "load_jsb_chorales",
+    "load_piano_roll_pickle",
+    "load_problem",
+    "load_ptb_chars",
+    "load_text_file",
     "loss_and_grads",
+    "music_set",
     "omega",
+    "piano_roll",
+    "pitch_sets_from_score",
     "readout",
     "rnn_states",
+    "sequence_nll",
     "sgd_with_clipping",
     "spectral_radius",
+    "text_set",
+    "train_methods",
 ]
