@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import os
 import pathlib
@@ -117,19 +118,20 @@ PAPER_NAMES = MappingProxyType(
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Hyperparameters of a natural-problem run (module docstring)."""
+    """Hyperparameters of a natural-problem run; the defaults are those for music
+    (`default_config` and the module docstring give the others)."""
 
     n_hidden: int = 50
     init: str = "smart_tanh"
-    learning_rate: float = 0.1
+    learning_rate: float = 0.3
     batch_size: int = BATCH_SIZE
     train_length: int = 100
-    threshold: float = 1.0
+    threshold: float = 2.0
     alpha0: float = 4.0
     alpha_tau: int | None = None  # updates; None: updates_per_round
     updates_per_round: int | None = None  # None: one epoch
-    max_rounds: int = 200
-    patience: int = 10
+    max_rounds: int = 1000
+    patience: int = 30
     eval_length: int = 1000  # text: symbols per evaluation segment
     seed: int = 0
 
@@ -139,10 +141,12 @@ class TrainConfig:
             raise ValueError(f"init {self.init!r} has {scheme.activation} units; use a tanh one")
         if scheme.rec_nonzero is not None and self.n_hidden < scheme.rec_nonzero:
             raise ValueError(f"init {self.init!r} needs n_hidden >= {scheme.rec_nonzero}")
-        positive = ("n_hidden", "batch_size", "train_length", "max_rounds", "eval_length")
+        positive = ("n_hidden", "batch_size", "train_length", "max_rounds", "patience")
+        positive += ("eval_length", "alpha_tau", "updates_per_round")
         for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
         if not self.learning_rate > 0 or not self.threshold > 0 or not self.alpha0 >= 0:
             raise ValueError("learning_rate and threshold must be > 0 and alpha0 >= 0")
 
@@ -158,18 +162,11 @@ class Problem:
     info: MappingProxyType
     paper_key: str | None
 
-    @property
-    def n_in(self) -> int:
-        return self.head.n_out
-
 
 def default_config(kind: str, quick: bool = False, **overrides: Any) -> TrainConfig:
     """The defaults of the module docstring for "music" or "text", then `overrides`."""
     if kind == "music":
-        base = {"n_hidden": 50, "learning_rate": 0.3, "threshold": 2.0}
-        base |= (
-            {"max_rounds": 150, "patience": 20} if quick else {"max_rounds": 1000, "patience": 30}
-        )
+        base = {"max_rounds": 150, "patience": 20} if quick else {}
     elif kind == "text":
         base = {"n_hidden": 50, "learning_rate": 1.0, "threshold": 1.0, "patience": 5}
         base |= {"max_rounds": 10, "updates_per_round": 200} if quick else {"max_rounds": 100}
@@ -221,7 +218,9 @@ def load_problem(
             info["split"] = {s: list(music.names[s]) for s in SPLITS}
         head = NoteHead()
         paper_key = dataset if dataset in PAPER_TABLE1 else None
-        return Problem(dataset, head, sets["train"], MappingProxyType(sets), info, paper_key)
+        return Problem(
+            dataset, head, sets["train"], MappingProxyType(sets), MappingProxyType(info), paper_key
+        )
     text = load_ptb_chars(data) if dataset == "ptb" else load_text_file(data)
     head = CharHead(text.vocabulary.size, steps_ahead)
     sets = {s: text_set(text.splits[s], steps_ahead, config.eval_length) for s in SPLITS}
@@ -237,7 +236,9 @@ def load_problem(
     }
     paper_key = f"ptb-{steps_ahead}" if dataset == "ptb" else None
     paper_key = paper_key if paper_key in PAPER_TABLE1 else None
-    return Problem(dataset, head, train_items, MappingProxyType(sets), info, paper_key)
+    return Problem(
+        dataset, head, train_items, MappingProxyType(sets), MappingProxyType(info), paper_key
+    )
 
 
 def alpha_schedule(alpha0: float | jax.Array, t: jax.Array, tau: float | jax.Array) -> jax.Array:
@@ -432,8 +433,6 @@ def config_dict(config: TrainConfig, per_round: int | None = None) -> dict[str, 
 
 def load_results(path: str | os.PathLike) -> dict[str, Any] | None:
     """A results json written by an earlier run, or None when there is none."""
-    import json
-
     path = pathlib.Path(path)
     if not path.is_file():
         return None

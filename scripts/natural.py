@@ -112,20 +112,20 @@ def table(record: dict) -> str:
     methods = list(record["methods"])
     key = record["paper_key"]
     paper = natural.PAPER_TABLE1.get(key) if key else None
+    labels = ["this run"] + ([f"paper: {natural.PAPER_NAMES[key]}"] if paper else [])
+    width = max(map(len, labels)) + 2
     lines = [
         f"{record['dataset']}: {record['info']['unit']}",
-        f"{'':34}{'fold':6}" + "".join(f"{m:>9}" for m in methods),
+        f"{'':{width}}{'fold':6}" + "".join(f"{m:>9}" for m in methods),
     ]
-    for i, fold in enumerate(("train", "test")):
-        label = "this run" if i == 0 else ""
-        cells = "".join(f"{fmt(record['methods'][m][fold]):>9}" for m in methods)
-        lines.append(f"{label:34}{fold:6}{cells}")
+    rows = [(labels[0], {m: (r["train"], r["test"]) for m, r in record["methods"].items()})]
     if paper:
+        rows.append((labels[1], {m: paper[m] or (None, None) for m in methods}))
+    for label, values in rows:
         for i, fold in enumerate(("train", "test")):
-            label = f"paper: {natural.PAPER_NAMES[key]}" if i == 0 else ""
-            cells = "".join(f"{fmt(paper[m][i] if paper[m] else None):>9}" for m in methods)
-            lines.append(f"{label:34}{fold:6}{cells}")
-    else:
+            cells = "".join(f"{fmt(values[m][i]):>9}" for m in methods)
+            lines.append(f"{label if i == 0 else '':{width}}{fold:6}{cells}")
+    if not paper:
         lines.append(
             "paper: this data set is not in the paper's Table 1 (Piano-midi.de, Nottingham, "
             "MuseData, Penn Treebank); no numbers to compare with."
@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{100 * r['clipped_fraction']:.1f}% updates clipped, "
             f"mean gradient norm {r['mean_gradient_norm']:.3g}"
         )
+    print(f"wall time of this call: {record['seconds_this_call']:.0f} s")
     print(f"wrote {results_path} and {args.out / 'learning_curves.png'}")
     return record
 

@@ -79,3 +79,17 @@ def test_missing_data_file_is_a_clear_error(tmp_path):
     missing = tmp_path / "Nottingham.pickle"
     with pytest.raises(SystemExit, match=r"Nottingham\.pickle: no such file; expected a pickled"):
         script.main(["--dataset", "nottingham", "--data", str(missing), "--out", str(tmp_path)])
+
+
+def test_table_sets_the_paper_numbers_beside_ours():
+    ours = {m: {"train": 3.0 + i, "test": 3.5 + i} for i, m in enumerate(("MSGD", "MSGD-C"))}
+    record = {"dataset": "ptb", "paper_key": "ptb-5", "methods": ours}
+    record["info"] = {"unit": "bits per character"}
+    lines = script.table(record).splitlines()
+    assert lines[0] == "ptb: bits per character"
+    assert lines[2].split() == ["this", "run", "train", "3.00", "4.00"]
+    assert lines[3].split() == ["test", "3.50", "4.50"]
+    # Table 1, Penn Treebank 5 steps: MSGD has no entry, MSGD+C 3.76 (train) / 3.89 (test)
+    assert lines[4].split()[-3:] == ["train", "-", "3.76"]
+    assert lines[5].split() == ["test", "-", "3.89"]
+    assert "Penn Treebank 5 steps" in lines[4]
