@@ -22,6 +22,14 @@ from pascanu_jax.gradient_flow import GradientFlow, measure_gradient_flow, tempo
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
 from pascanu_jax.losses import Head, Padded
 from pascanu_jax.methods import METHODS, Method, get_method, sgd_with_clipping
+from pascanu_jax.music import (
+    MusicData,
+    load_jsb_chorales,
+    load_piano_roll_pickle,
+    piano_roll,
+    pitch_sets_from_score,
+)
+from pascanu_jax.natural import TrainConfig, alpha_schedule, load_problem, train_methods
 from pascanu_jax.regularizer import (
     bptt,
     error_one_step_back,
@@ -30,25 +38,43 @@ from pascanu_jax.regularizer import (
     omega,
 )
 from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
+from pascanu_jax.sequence_model import (
+    CharHead,
+    NoteHead,
+    SequenceSet,
+    gather_batch,
+    music_set,
+    sequence_nll,
+    text_set,
+)
 from pascanu_jax.tasks import TASK_NAMES, Task, get_task
+from pascanu_jax.text import TextData, Vocabulary, load_ptb_chars, load_text_file
 
 __all__ = [
     "METHODS",
     "SCHEMES",
     "TASK_NAMES",
     "Bifurcations",
+    "CharHead",
     "Descent",
     "GradientFlow",
     "Head",
     "InitScheme",
     "Method",
+    "MusicData",
+    "NoteHead",
     "OneUnitProblem",
     "Padded",
     "PascanuClipState",
     "PascanuRNNCell",
+    "SequenceSet",
     "Task",
+    "TextData",
+    "TrainConfig",
+    "Vocabulary",
     "activate",
     "activation_derivative",
+    "alpha_schedule",
     "basin_boundary",
     "bifurcations",
     "bptt",
@@ -58,6 +84,7 @@ __all__ = [
     "error_surface_grid",
     "fixed_point_branches",
     "fixed_points",
+    "gather_batch",
     "get_method",
     "get_scheme",
     "get_task",
@@ -65,13 +92,24 @@ __all__ = [
     "is_stable",
     "iterate_map",
     "jacobian_norm_ratios",
+    "load_jsb_chorales",
+    "load_piano_roll_pickle",
+    "load_problem",
+    "load_ptb_chars",
+    "load_text_file",
     "loss_and_grads",
     "measure_gradient_flow",
+    "music_set",
     "omega",
     "one_unit_map",
+    "piano_roll",
+    "pitch_sets_from_score",
     "readout",
     "rnn_states",
+    "sequence_nll",
     "sgd_with_clipping",
     "spectral_radius",
     "temporal_contributions",
+    "text_set",
+    "train_methods",
 ]
