@@ -1,50 +1,17 @@
-"""Atomic writes and pytree checkpoints, so long runs lose nothing when interrupted.
-
-Every file is written to a temporary name in the same folder and renamed over the target
-(`os.replace` is atomic on POSIX), so a reader sees the old file or the new one, never a
-half-written one.
-"""
+"""Checkpoints of arrays and pytrees in one .npz, written atomically (`files.py`), so
+long runs lose nothing when interrupted."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
-import tempfile
 from typing import Any
 
 import jax
 import numpy as np
 
-
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write `data` to `path` atomically."""
-    path = os.fspath(path)
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=1, allow_nan=True) + "\n")
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); delete it to start over") from e
+from pascanu_jax.files import write_atomic
 
 
 def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], meta: dict | None = None) -> None:

@@ -1,6 +1,5 @@
-"""Writing figures: the shared output conventions of the scripts that draw the paper's
-analysis figures (`scripts/bifurcation.py`, `scripts/error_surface.py`,
-`scripts/gradient_flow.py`).
+"""Writing figures: the shared output conventions of the scripts that draw figures
+(Fig. 3, Fig. 6, gradient flow, Fig. 7, generalisation, learning curves).
 
 Every figure is a PNG, optionally also an SVG, written atomically (to a temporary file in
 the same folder, then renamed), so an interrupted run never leaves a half-written image.
@@ -9,10 +8,12 @@ the same folder, then renamed), so an interrupted run never leaves a half-writte
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import pathlib
-import tempfile
 from typing import Any
+
+from pascanu_jax.files import write_atomic
 
 PNG_DPI = 110
 
@@ -25,21 +26,14 @@ def add_output_arguments(parser: argparse.ArgumentParser, default_out: str) -> N
     parser.add_argument("--svg", action="store_true", help="also write an SVG of each figure")
 
 
-def save_figure(fig: Any, out: pathlib.Path, stem: str, *, svg: bool = False) -> list[pathlib.Path]:
-    """Write `fig` (a matplotlib Figure) as out/stem.png (and out/stem.svg); returns the
-    paths written."""
-    out.mkdir(parents=True, exist_ok=True)
+def save_figure(fig: Any, out: str | os.PathLike, stem: str, *, svg: bool = False) -> list:
+    """Write `fig` (a matplotlib Figure) as out/stem.png (and out/stem.svg), atomically;
+    returns the paths written."""
     written = []
     for fmt in ("png", "svg") if svg else ("png",):
-        path = out / f"{stem}.{fmt}"
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{stem}.", suffix=f".{fmt}")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                fig.savefig(f, format=fmt, dpi=PNG_DPI, bbox_inches="tight")
-            os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a figure is for everyone
-            os.replace(tmp, path)
-        except BaseException:
-            pathlib.Path(tmp).unlink(missing_ok=True)
-            raise
+        path = pathlib.Path(out) / f"{stem}.{fmt}"
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=PNG_DPI, bbox_inches="tight")
+        write_atomic(path, buffer.getvalue())
         written.append(path)
     return written

@@ -1,4 +1,9 @@
-"""Small file helpers shared by the experiments: atomic JSON writes and the cache folder."""
+"""Files that are never half-written, and the cache folder.
+
+Every file is written to a temporary name in the same folder and renamed over the target
+(`os.replace` is atomic on POSIX), so a reader sees the old file or the new one, never a
+half-written one, and an interrupted run loses nothing that was finished.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +22,38 @@ def default_cache_dir() -> pathlib.Path:
     return pathlib.Path(base) / "pascanu_jax"
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON to `path` through a temporary file and os.replace (never half-written)."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write `data` to `path` atomically, creating its folder."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; results are shared
         os.replace(tmp, path)
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """JSON, atomically (NaN and Infinity allowed, as Python's json module reads them)."""
+    write_atomic(path, json.dumps(obj, indent=1) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """JSON from `path`; a file that is not JSON is a ValueError naming it."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); delete it to start over") from e

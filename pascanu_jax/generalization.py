@@ -13,7 +13,6 @@ trained models, so a re-run only evaluates), generalization.png.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -21,8 +20,9 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from pascanu_jax.checkpoint import read_json, write_atomic, write_json
 from pascanu_jax.engine import EngineConfig, RunSpec, misclassified_fraction
+from pascanu_jax.figures import save_figure
+from pascanu_jax.files import read_json, write_json
 from pascanu_jax.initializers import get_scheme
 from pascanu_jax.runner import train
 from pascanu_jax.tasks import Task
@@ -111,13 +111,11 @@ def _json(d: dict) -> dict:
 
 def plot_generalization(record: dict, path: str) -> None:
     """Misclassified fraction against test length, one line per seed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     s = record["settings"]
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.subplots()
     for seed in sorted({t["seed"] for t in record["tests"]}):
         tests = sorted((t["length"], t["error"]) for t in record["tests"] if t["seed"] == seed)
         lengths, errors = zip(*tests, strict=True)
@@ -135,10 +133,7 @@ def plot_generalization(record: dict, path: str) -> None:
     )
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    save_figure(fig, os.path.dirname(path) or ".", os.path.splitext(os.path.basename(path))[0])
 
 
 def table(record: dict, seeds: Sequence[int] | None = None) -> str:

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from pascanu_jax.files import default_cache_dir, write_json_atomic
+from pascanu_jax.files import default_cache_dir, write_json
 
 MIDI_LOW = 21  # A0, the lowest piano key
 MIDI_HIGH = 108  # C8, the highest
@@ -268,7 +268,7 @@ def chorale_pitch_sets(names: Sequence[str], cache_dir: str | os.PathLike | None
     for name in missing:
         cached[name] = pitch_sets_from_score(music21.corpus.parse(name))
     if cache is not None and missing:
-        write_json_atomic(cache, cached)
+        write_json(cache, cached)
     return {n: [tuple(s) for s in cached[n]] for n in names}
 
 

@@ -30,8 +30,9 @@ from types import MappingProxyType
 import jax
 import numpy as np
 
-from pascanu_jax.checkpoint import read_json, write_atomic, write_json
 from pascanu_jax.engine import DIAGNOSTICS, EngineConfig, RunSpec
+from pascanu_jax.figures import save_figure
+from pascanu_jax.files import read_json, write_atomic, write_json
 from pascanu_jax.methods import get_method
 from pascanu_jax.runner import train
 from pascanu_jax.tasks import Task
@@ -213,18 +214,14 @@ def success_table(results: Sequence[dict]) -> dict[tuple[str, str, int], tuple[i
 
 def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
     """Success rate against length: a panel per initialisation, a bar per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     table = success_table(results)
     inits = list(dict.fromkeys(r["init"] for r in results))
     methods = list(dict.fromkeys(r["method"] for r in results))
     lengths = sorted({int(r["length"]) for r in results})
-    fig, axes = plt.subplots(
-        1, len(inits), figsize=(4.2 * len(inits), 3.6), sharey=True, squeeze=False
-    )
+    fig = Figure(figsize=(4.2 * len(inits), 3.6))
+    axes = fig.subplots(1, len(inits), sharey=True, squeeze=False)
     width = 0.8 / len(methods)
     x = np.arange(len(lengths))
     for ax, init in zip(axes[0], inits, strict=True):
@@ -255,7 +252,4 @@ def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    save_figure(fig, os.path.dirname(path) or ".", os.path.splitext(os.path.basename(path))[0])

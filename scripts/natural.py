@@ -20,12 +20,9 @@ import pathlib
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run from a checkout without installing
-    sys.path.insert(0, str(ROOT))
-
-from pascanu_jax import natural  # noqa: E402
-from pascanu_jax.files import write_json_atomic  # noqa: E402
+from pascanu_jax import natural
+from pascanu_jax.figures import save_figure
+from pascanu_jax.files import write_json
 
 SETTINGS = ("dataset", "data", "steps_ahead", "config", "max_pieces")
 
@@ -98,7 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(str(err))
     if args.out is None:
         tag = args.dataset + (f"-k{args.steps_ahead}" if args.steps_ahead != 1 else "")
-        args.out = ROOT / "results" / "natural" / (tag + ("-quick" if args.quick else ""))
+        args.out = pathlib.Path("runs") / ("natural-" + tag + ("-quick" if args.quick else ""))
     args.cache_dir = None if args.cache_dir == "none" else args.cache_dir
     return args
 
@@ -134,13 +131,11 @@ def table(record: dict) -> str:
 
 
 def plot(record: dict, path: pathlib.Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     unit = record["info"]["unit"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig = Figure(figsize=(15, 4.2))
+    axes = fig.subplots(1, 3)
     for name, result in record["methods"].items():
         c = result["curve"]
         axes[0].semilogy(c["updates"], c["train_loss"], label=name)
@@ -161,10 +156,7 @@ def plot(record: dict, path: pathlib.Path) -> None:
     axes[2].set_ylabel("||g||")
     fig.suptitle(f"{record['dataset']}: MSGD, MSGD+C, MSGD+CR (Pascanu et al. 2013, Table 1)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path.parent, path.stem)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -236,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "seconds_this_call": time.perf_counter() - start,
     }
-    write_json_atomic(results_path, record)
+    write_json(results_path, record)
     plot(record, args.out / "learning_curves.png")
     print(table(record))
     for m, r in record["methods"].items():
