@@ -14,8 +14,9 @@ are squared as in eq. (10) and the authors' code (PROTOCOL.md). Pairs with a van
 Only the "immediate" derivative d+Omega/dW_rec is used: h_k and d_k are held constant
 (`omega` applies `jax.lax.stop_gradient`, so `jax.grad(omega)` is that derivative). The
 d_k come from the same backward pass as dE/dtheta (`backprop.py`), which also computes
-a_k W_rec^T, so training gets Omega's value and gradient without any extra pass over time:
-`loss_and_grads` folds d+Omega/dW_rec into the GEMM that forms dE/dW_rec.
+a_k W_rec^T, so training gets Omega's value without any extra pass over time, and its
+immediate gradient, sum_k c_k (a_k W_rec^T)^T a_k = W_rec (sum_k c_k a_k^T a_k), needs only
+a_k, which dE/dW_rec needs anyway.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from pascanu_jax.backprop import backprop, outer_sum, previous_states
+from pascanu_jax.backprop import backprop
 from pascanu_jax.rnn import Params, activation_derivative, activation_flag, check_params
 from pascanu_jax.tasks import Task, get_task
 
@@ -102,8 +103,7 @@ def _resolve(task: Task | str, params: Params, inputs: Array):
 @functools.partial(jax.jit, static_argnames=("task",))
 def _bptt(params, inputs, targets, is_tanh, *, task):
     bw = backprop(params, inputs, targets, task, is_tanh)
-    W_rec_grad = outer_sum(previous_states(bw.states), bw.a)
-    return bw.loss, bw.states, bw.d, {**bw.head_grads, **bw.input_grads, "W_rec": W_rec_grad}
+    return bw.loss, bw.states, bw.d, bw.grads
 
 
 def loss_and_grads(
@@ -142,17 +142,16 @@ def loss_and_grads(
 
 @functools.partial(jax.jit, static_argnames=("task", "bound"))
 def _loss_and_grads(params, inputs, targets, is_tanh, alpha, *, task, bound):
-    bw = backprop(params, inputs, targets, task, is_tanh)
-    # Omega from the backward pass's own d_k and back_k = a_k W_rec^T (no extra matmul).
-    d_sq = jnp.sum(bw.d * bw.d, axis=-1)
-    keep = d_sq >= bound
-    n_kept = jnp.maximum(jnp.sum(keep), 1).astype(d_sq.dtype)
-    safe = jnp.where(keep, d_sq, 1.0)
-    ratio = jnp.sum(bw.back * bw.back, axis=-1) / safe
+    bw = backprop(params, inputs, targets, task, is_tanh, keep=False)
+    # Omega from the backward pass's own |d_k|^2 and |a_k W_rec^T|^2 (no extra matmul).
+    keep = bw.d_sq >= bound
+    n_kept = jnp.maximum(jnp.sum(keep), 1).astype(bw.d_sq.dtype)
+    safe = jnp.where(keep, bw.d_sq, 1.0)
+    ratio = bw.back_sq / safe
     om = jnp.sum(jnp.where(keep, (ratio - 1.0) ** 2, 0.0)) / n_kept
-    # d+Omega/dW_rec = sum c_k back_k^T a_k with c_k = 4 (ratio_k - 1) / (n |d_k|^2); it shares
-    # the right factor a_k with dE/dW_rec = sum h_{k-1}^T a_k, so both are one GEMM.
+    # d+Omega/dW_rec = sum_k c_k back_k^T a_k, c_k = 4 (ratio_k - 1) / (n |d_k|^2); with
+    # back_k = a_k W_rec^T that is W_rec (sum_k c_k a_k^T a_k): a GEMM of a with itself.
     c = jnp.where(keep, 4.0 * (ratio - 1.0) / (n_kept * safe), 0.0)
-    left = previous_states(bw.states) + jnp.asarray(alpha, c.dtype) * c[..., None] * bw.back
-    grads = {**bw.head_grads, **bw.input_grads, "W_rec": outer_sum(left, bw.a)}
+    g_om = params["W_rec"] @ jnp.einsum("tbh,tbk->hk", c[..., None] * bw.a, bw.a)
+    grads = {**bw.grads, "W_rec": bw.grads["W_rec"] + jnp.asarray(alpha, c.dtype) * g_om}
     return bw.loss, om, grads

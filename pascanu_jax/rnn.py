@@ -115,19 +115,18 @@ def check_params(
 
 @jax.jit
 def _states(params: Params, inputs: Array, is_tanh: Array, perturbation: Array | None) -> Array:
-    drive = inputs @ params["W_in"] + params["b"]
-    scale, slope, shift = activation_coefficients(is_tanh, drive.dtype)
-    W_rec = params["W_rec"]
+    scale, slope, shift = activation_coefficients(is_tanh, inputs.dtype)
+    W_in, W_rec, b = params["W_in"], params["W_rec"], params["b"]
 
     def step(h, xs):
-        x, eps = xs
-        h = scale * jnp.tanh(slope * (h @ W_rec + x)) + shift
+        u, eps = xs
+        h = scale * jnp.tanh(slope * (h @ W_rec + u @ W_in + b)) + shift
         if eps is not None:
             h = h + eps
         return h, h
 
-    h0 = jnp.zeros(drive.shape[1:], drive.dtype)
-    return jax.lax.scan(step, h0, (drive, perturbation))[1]
+    h0 = jnp.zeros((inputs.shape[1], W_rec.shape[-1]), inputs.dtype)
+    return jax.lax.scan(step, h0, (inputs, perturbation))[1]
 
 
 def rnn_states(
@@ -138,8 +137,10 @@ def rnn_states(
         h_t = act(h_{t-1} @ W_rec + u_t @ W_in + b),  h_0 = 0  (Pascanu et al., 2013, eq. 2
         in the equivalent row-vector form).
 
-    The input projection u_t @ W_in + b does not depend on the state, so it is one matmul
-    over all steps, outside the scan; only h_{t-1} @ W_rec is sequential.
+    The input projection u_t @ W_in is done inside the step although it does not depend on
+    the state: hoisted out as one matmul over all steps it was slower on CPU (T=200, 15
+    runs: 10.2 against 7.0 ms per forward pass), because XLA's batched matmul with an
+    n_in-wide contraction is slow and the (T, B, H) result makes an extra trip to memory.
 
     Args:
       params: dict from `init_rnn` (only W_in, W_rec and b are read).
