@@ -22,6 +22,7 @@ from pascanu_jax.generalization import (
     run_generalization,
     table,
 )
+from pascanu_jax.sharding import one_device_per_core
 
 PRESETS = MappingProxyType(
     {
@@ -83,6 +84,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
 
 def main(argv: list[str] | None = None) -> int:
     args, cfg = parse_args(argv)
+    one_device_per_core()  # runs shard over the cores of a CPU; no effect on an accelerator
     from rich.progress import Progress
 
     lo, hi = cfg.train_lengths

@@ -16,6 +16,7 @@ import sys
 import time
 
 import pascanu_jax as pj
+from pascanu_jax.sharding import one_device_per_core
 from pascanu_jax.sweep import PRESETS, SweepConfig, device_name, run_sweep, success_table
 
 
@@ -86,6 +87,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sweep
 
 def main(argv: list[str] | None = None) -> int:
     args, cfg = parse_args(argv)
+    one_device_per_core()  # runs shard over the cores of a CPU; no effect on an accelerator
     from rich.progress import (
         BarColumn,
         Progress,

@@ -1,0 +1,275 @@
+"""Training throughput: pascanu_jax against PyTorch and naive JAX, and against the hardware.
+
+    python benchmarks/throughput.py --impl all --json benchmarks/results/<device>.json
+    python benchmarks/throughput.py --quick                      # a few seconds, for tests
+
+Workload (the paper's temporal order, PROTOCOL.md): B = 20 sequences, H = 50 tanh units
+(basic_tanh), threshold 1, T in {50, 200}, methods MSGD-C and MSGD-CR, R in {1, 15, 45}.
+
+Implementations, measured in the same process on the same workload:
+  pascanu_jax  the engine: R runs vmapped in one compiled program, many updates per call,
+               data drawn on the device, runs sharded over every local device (on a CPU,
+               one XLA device per core: --cpu-devices).
+  jax_naive    one jitted update (`pj.loss_and_grads` + optax) per Python call, one run at a
+               time: what the README's usage example gives when looped in Python.
+  torch        PyTorch as a PyTorch user writes it (benchmarks/torch_peer.py), one run at
+               a time; CPU build here, CUDA where present.
+
+Reported per row: run-updates per second (updates x runs / second), the speed-up over
+each peer, the compile time, and the achieved FLOP/s against the measured matmul peak.
+FLOP model per run-update (useful work, the same for every implementation; n_in = 6):
+  forward  2 T B H (H + n_in);  backward  2 T B H H (error through time) + 2 T B H (H + n_in)
+  (weight gradients);  MSGD-CR adds 2 T B H H for Omega's gradient (its value reuses the
+  backward pass). So MSGD-C = 6 T B H^2 + 4 T B H n_in, MSGD-CR = 8 T B H^2 + 4 T B H n_in.
+The peak is a 2048^3 float32 matmul timed in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import pascanu_jax as pj
+from pascanu_jax import engine
+from pascanu_jax.files import write_json
+from pascanu_jax.runner import _initial
+from pascanu_jax.sharding import one_device_per_core, padded_runs, run_mesh, to_devices
+
+B, H, N_IN = 20, 50, 6
+TASK = pj.get_task("temporal_order")
+
+
+def model_flops(method: str, T: int) -> float:
+    """Useful FLOPs of one run-update (module docstring)."""
+    return (8 if method == "MSGD-CR" else 6) * T * B * H * H + 4 * T * B * H * N_IN
+
+
+def matmul_peak() -> float:
+    """FLOP/s of a 2048^3 float32 matmul on the default device (best of 5)."""
+    a = jnp.ones((2048, 2048), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    jax.block_until_ready(f(a))
+    best = min(_timed(lambda: jax.block_until_ready(f(a))) for _ in range(5))
+    return 2 * 2048**3 / best
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def bench_engine(method: str, T: int, runs: int, updates: int, repeats: int) -> dict:
+    """The engine: all runs in one compiled call of `updates` updates (nothing freezes)."""
+    cfg = engine.EngineConfig(
+        TASK,
+        (T, T + 1),
+        n_hidden=H,
+        batch=B,
+        max_updates=10**9,
+        eval_every=updates,
+        periods_per_call=1,
+        screen_size=B,
+        success=1e-9,
+    )
+    specs = [engine.RunSpec("basic_tanh", method, s) for s in range(runs)]
+    mesh = run_mesh()
+    const, state, _ = _initial(cfg, specs, padded_runs(runs, mesh))
+    const, state = to_devices(const, mesh), to_devices(state, mesh)
+    jax.clear_caches()  # time a real compile, not an in-memory cache hit
+    start = time.perf_counter()
+    call = engine.train_call.lower(cfg, const, state).compile()
+    compile_s = time.perf_counter() - start
+    state = jax.block_until_ready(call(const, state))[0]  # warm-up
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        state = jax.block_until_ready(call(const, state))[0]
+        best = min(best, time.perf_counter() - start)
+    return {"run_updates_per_s": runs * updates / best, "compile_s": compile_s}
+
+
+def bench_jax_naive(method: str, T: int, runs: int, updates: int) -> dict:
+    """One jitted update per Python call, runs one after another."""
+    m = pj.get_method(method)
+    tx = pj.sgd_with_clipping(m.threshold)
+
+    @jax.jit
+    def update(params, opt_state, key):
+        inputs, targets = TASK.sample(key, B, T)
+        _, _, grads = pj.loss_and_grads(
+            params, inputs, targets, task=TASK, activation="tanh", alpha=m.alpha
+        )
+        steps, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, steps), opt_state
+
+    params = pj.init_rnn(jax.random.PRNGKey(0), "basic_tanh", N_IN, H, TASK.n_out)
+    opt_state = tx.init(params)
+    start = time.perf_counter()
+    jax.block_until_ready(update(params, opt_state, jax.random.PRNGKey(0)))
+    compile_s = time.perf_counter() - start
+    total = 0.0
+    for seed in range(runs):
+        params = pj.init_rnn(jax.random.PRNGKey(seed), "basic_tanh", N_IN, H, TASK.n_out)
+        opt_state = tx.init(params)
+        key = jax.random.PRNGKey(seed)
+        start = time.perf_counter()
+        for i in range(updates):
+            params, opt_state = update(params, opt_state, jax.random.fold_in(key, i))
+        jax.block_until_ready(params)
+        total += time.perf_counter() - start
+    return {"run_updates_per_s": runs * updates / total, "compile_s": compile_s}
+
+
+def bench_torch(method: str, T: int, runs: int, updates: int) -> dict:
+    import torch
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from torch_peer import run_updates_per_second
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return {
+        "run_updates_per_s": run_updates_per_second(method, T, runs, updates, device=device),
+        "compile_s": 0.0,
+        "torch": torch.__version__,
+        "torch_device": device,
+    }
+
+
+def _updates(T: int, quick: bool) -> tuple[int, int]:
+    """Updates per timed engine call and per timed peer run: about a second of work each."""
+    return (5, 3) if quick else (max(20, 20_000 // T), max(10, 4_000 // T))
+
+
+def device_name() -> str:
+    d = jax.devices()[0]
+    kind = d.device_kind if d.platform != "cpu" else _cpu_model()
+    return f"{kind} x{jax.device_count()}" if d.platform != "cpu" else kind
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        model = "cpu"
+    return f"{model} ({os.cpu_count()} cores)"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--impl", choices=["pascanu_jax", "torch", "jax_naive", "all"], default="all")
+    p.add_argument("--method", choices=["MSGD-C", "MSGD-CR", "both"], default="both")
+    p.add_argument("--length", type=int, nargs="+", default=[50, 200])
+    p.add_argument("--runs", type=int, nargs="+", default=[1, 15, 45])
+    p.add_argument("--json", help="write the results here (JSON)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: seconds, for tests")
+    p.add_argument("--cpu-devices", type=int, help="XLA devices on a CPU (default: cores)")
+    args = p.parse_args(argv)
+    for T in args.length:
+        if TASK.min_length > T:
+            p.error(f"--length must be >= {TASK.min_length}, got {T}")
+    if min(args.runs) < 1:
+        p.error(f"--runs must be >= 1, got {args.runs}")
+    one_device_per_core(args.cpu_devices)  # before JAX's first computation
+    methods = ["MSGD-C", "MSGD-CR"] if args.method == "both" else [args.method]
+    impls = ["pascanu_jax", "jax_naive", "torch"] if args.impl == "all" else [args.impl]
+    if args.quick:
+        lengths, runs_list = [min(args.length)], [min(args.runs)]
+    else:
+        lengths, runs_list = args.length, args.runs
+    sizes = [(T, method, *_updates(T, args.quick)) for T in lengths for method in methods]
+    # PyTorch first, before JAX's first computation: XLA's CPU thread pools, once started,
+    # slowed the PyTorch loop by up to 2.7x when it ran after them in this process.
+    peers = {
+        (impl, T, method): fn(method, T, 1 if args.quick else 2, peer_n)
+        for impl, fn in (("torch", bench_torch), ("jax_naive", bench_jax_naive))
+        if impl in impls
+        for T, method, _, peer_n in sizes
+    }
+    peak = matmul_peak()
+    print(
+        f"device: {device_name()} ({jax.device_count()} XLA devices); "
+        f"matmul peak {peak / 1e9:.0f} GFLOP/s"
+    )
+    rows = []
+    for T, method, engine_n, _ in sizes:
+        for R in runs_list:
+            for impl in impls:
+                if impl == "pascanu_jax":
+                    r = bench_engine(method, T, R, engine_n, 1 if args.quick else 3)
+                else:  # one run at a time: the throughput does not grow with R
+                    r = dict(peers[(impl, T, method)])
+                rate = r["run_updates_per_s"]
+                flops = rate * model_flops(method, T)
+                rows.append(
+                    {
+                        "impl": impl,
+                        "method": method,
+                        "length": T,
+                        "runs": R,
+                        **r,
+                        "gflops": flops / 1e9,
+                        "fraction_of_peak": flops / peak,
+                    }
+                )
+                print(
+                    f"{impl:12s} {method:8s} T={T:<4d} R={R:<3d} {rate:9.1f} run-updates/s  "
+                    f"compile {r['compile_s']:5.1f} s  {flops / 1e9:6.1f} GFLOP/s "
+                    f"({100 * flops / peak:4.1f}% of peak)",
+                    flush=True,
+                )
+    for row in rows:  # speed-ups over each peer on the same (method, T, R)
+        for peer in ("torch", "jax_naive"):
+            same = [
+                r
+                for r in rows
+                if r["impl"] == peer
+                and (r["method"], r["length"], r["runs"])
+                == (row["method"], row["length"], row["runs"])
+            ]
+            if same and row["impl"] != peer:
+                row[f"speedup_vs_{peer}"] = row["run_updates_per_s"] / same[0]["run_updates_per_s"]
+    out = {
+        "device": device_name(),
+        "xla_devices": jax.device_count(),
+        "jax": jax.__version__,
+        "matmul_peak_gflops": peak / 1e9,
+        "flop_model": "MSGD-C 6TBH^2 + 4TBH*n_in, MSGD-CR 8TBH^2 + 4TBH*n_in per run-update",
+        "workload": {"task": "temporal_order", "batch": B, "hidden": H, "init": "basic_tanh"},
+        "results": rows,
+    }
+    print("\n" + table(out))
+    if args.json:
+        write_json(args.json, out)
+    return out
+
+
+def table(out: dict) -> str:
+    """A Markdown table of the pascanu_jax rows with their speed-ups."""
+    lines = [
+        "| method | T | R | pascanu_jax run-updates/s | vs torch | vs naive JAX | "
+        "compile s | % of peak |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in out["results"]:
+        if r["impl"] != "pascanu_jax":
+            continue
+        vt, vn = r.get("speedup_vs_torch"), r.get("speedup_vs_jax_naive")
+        lines.append(
+            f"| {r['method']} | {r['length']} | {r['runs']} | {r['run_updates_per_s']:.0f} | "
+            f"{'-' if vt is None else f'{vt:.1f}x'} | {'-' if vn is None else f'{vn:.1f}x'} | "
+            f"{r['compile_s']:.1f} | {100 * r['fraction_of_peak']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
