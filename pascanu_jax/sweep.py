@@ -11,6 +11,7 @@ For every length, all runs (initialisation x method x seed) train as one compile
                       loss, grad_norm, clipped_fraction, omega, spectral_radius, error
     fig7.png          success rate against length, a panel per initialisation, a bar per
                       method, like the paper's Fig. 7
+    summary.json      per length: compile, wall and evaluation seconds, evaluation share
     ckpt-L<length>.npz  the length in progress (removed once its results are written)
 
 Interrupting and re-running into the same folder resumes: finished lengths are kept, the
@@ -68,11 +69,11 @@ class Preset:
 PRESETS = MappingProxyType(
     {
         "quick": Preset(
-            (10, 20, 30),
-            6_000,
+            (20, 30, 40, 50),
+            10_000,
             200,
             5,
-            "quick: short lengths and a 6,000-update budget (paper: 50-250, 5M)",
+            "quick: lengths 20-50, budget 10,000 updates (paper: 50-250, 5M)",
         ),
         "paper": Preset(
             (50, 100, 150, 200, 250),
@@ -150,6 +151,8 @@ def run_sweep(
         else []
     )
     diagnostics = _read_csv(os.path.join(out, "diagnostics.csv"))
+    summary_path = os.path.join(out, "summary.json")
+    summary = read_json(summary_path) if os.path.exists(summary_path) else {}
     runs = cfg.runs()
     per_length = len(runs) * cfg.max_updates
     total = per_length * len(cfg.lengths)
@@ -171,6 +174,14 @@ def run_sweep(
                 {**tag, **r, "device": device_name(), "threshold": m.threshold, "alpha": m.alpha}
             )
         diagnostics += [{**tag, **d} for d in outcome.diagnostics]
+        summary[str(length)] = {
+            "compile_s": outcome.compile_s,
+            "wall_s": outcome.wall_s,
+            "eval_s": outcome.eval_s,
+            "eval_fraction": outcome.eval_s / outcome.wall_s,
+            "device": device_name(),
+        }
+        write_json(os.path.join(out, "summary.json"), summary)
         write_outputs(out, results, diagnostics, cfg.note)
         os.remove(ckpt)
     if progress is not None:

@@ -12,10 +12,12 @@ diagnostics and fig7.png go into --out; re-running into the same --out resumes.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
 import pascanu_jax as pj
+from pascanu_jax.files import read_json
 from pascanu_jax.sharding import one_device_per_core
 from pascanu_jax.sweep import PRESETS, SweepConfig, device_name, run_sweep, success_table
 
@@ -137,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
                 for L in cfg.lengths
             ]
             print(f"{init:<11} {method:<8} " + "".join(f"{m:>8}" for m in med))
+    summary = read_json(os.path.join(args.out, "summary.json"))
+    for length, t in summary.items():
+        print(
+            f"length {length}: {t['wall_s']:.0f} s training (compile {t['compile_s']:.0f} s), "
+            f"evaluation {100 * t['eval_fraction']:.1f}% of it"
+        )
     print(f"\nwall time {time.perf_counter() - start:.0f} s; outputs in {args.out}")
     return 0
 

@@ -70,6 +70,10 @@ def test_sweep_writes_results_diagnostics_and_figure(sweep_out):
         ]
         assert [int(d["updates"]) for d in mine] == list(range(100, r["updates"] + 1, 100))
     assert (sweep_out / "fig7.png").stat().st_size > 10_000
+    summary = json.loads((sweep_out / "summary.json").read_text())
+    assert sorted(summary) == ["10", "11"]
+    for t in summary.values():
+        assert 0 <= t["eval_fraction"] < 1 and t["compile_s"] > 0 and t["wall_s"] > 0
     assert not list(sweep_out.glob("ckpt-*"))
 
 
