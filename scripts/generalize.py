@@ -27,7 +27,7 @@ from pascanu_jax.sharding import one_device_per_core
 PRESETS = MappingProxyType(
     {
         # (train [lo, hi), test lengths, budget, eval_every)
-        "quick": ((10, 30), (10, 20, 30, 50, 100, 200, 500), 20_000, 500),
+        "quick": ((20, 80), (10, 20, 30, 50, 100, 200, 500), 60_000, 1_000),
         "paper": ((50, 200), PAPER_TEST_LENGTHS, 5_000_000, 1_000),
     }
 )
@@ -45,6 +45,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
     p.add_argument("--max-updates", type=int)
     p.add_argument("--eval-every", type=int)
     p.add_argument("--test-size", type=int, default=10_000, help="sequences per test length")
+    p.add_argument(
+        "--success",
+        type=float,
+        default=1e-4,
+        help="train until the misclassified fraction is below this (default 1e-4: "
+        "0 of 10,000, as the paper's §4.1.1)",
+    )
     p.add_argument("--out", help="output folder (default runs/generalize-<task>-<preset>)")
     args = p.parse_args(argv)
     train, test, budget, every = PRESETS[args.preset]
@@ -62,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
         p.error(str(e))
     budget = args.max_updates or budget
     every = args.eval_every or min(every, budget)
+    if not 0 < args.success <= 1:
+        p.error(f"--success must be a fraction in (0, 1], got {args.success}")
     if budget % every or args.seeds < 1 or args.test_size < 1:
         p.error(
             f"--max-updates ({budget}) must be a multiple of --eval-every ({every}); "
