@@ -39,7 +39,7 @@ import optax
 import pascanu_jax as pj
 from pascanu_jax import engine
 from pascanu_jax.files import write_json
-from pascanu_jax.runner import _initial
+from pascanu_jax.runner import initial_state
 from pascanu_jax.sharding import one_device_per_core, padded_runs, run_mesh, to_devices
 
 B, H, N_IN = 20, 50, 6
@@ -81,7 +81,7 @@ def bench_engine(method: str, T: int, runs: int, updates: int, repeats: int) -> 
     )
     specs = [engine.RunSpec("basic_tanh", method, s) for s in range(runs)]
     mesh = run_mesh()
-    const, state, _ = _initial(cfg, specs, padded_runs(runs, mesh))
+    const, state, _ = initial_state(cfg, specs, padded_runs(runs, mesh))
     const, state = to_devices(const, mesh), to_devices(state, mesh)
     jax.clear_caches()  # time a real compile, not an in-memory cache hit
     start = time.perf_counter()

@@ -114,24 +114,19 @@ def check_params(
 
 
 @jax.jit
-def _states(params: Params, inputs: Array, is_tanh: Array, perturbation: Array | None) -> Array:
+def _states(params: Params, inputs: Array, is_tanh: Array) -> Array:
     scale, slope, shift = activation_coefficients(is_tanh, inputs.dtype)
     W_in, W_rec, b = params["W_in"], params["W_rec"], params["b"]
 
-    def step(h, xs):
-        u, eps = xs
+    def step(h, u):
         h = scale * jnp.tanh(slope * (h @ W_rec + u @ W_in + b)) + shift
-        if eps is not None:
-            h = h + eps
         return h, h
 
     h0 = jnp.zeros((inputs.shape[1], W_rec.shape[-1]), inputs.dtype)
-    return jax.lax.scan(step, h0, (inputs, perturbation))[1]
+    return jax.lax.scan(step, h0, inputs)[1]
 
 
-def rnn_states(
-    params: Params, inputs: Array, activation: str | Array, *, perturbation: Array | None = None
-) -> Array:
+def rnn_states(params: Params, inputs: Array, activation: str | Array) -> Array:
     """All hidden states of the RNN.
 
         h_t = act(h_{t-1} @ W_rec + u_t @ W_in + b),  h_0 = 0  (Pascanu et al., 2013, eq. 2
@@ -146,22 +141,15 @@ def rnn_states(
       params: dict from `init_rnn` (only W_in, W_rec and b are read).
       inputs: (T, B, n_in), time-major.
       activation: "tanh", "sigmoid", or a boolean scalar flag (True = tanh).
-      perturbation: optional (T, B, H) added to each state after the activation. Its
-        gradient is the total derivative dE/dh_t, which is how `loss_and_grads` obtains
-        the d_k of Omega from the same backward pass as dE/dtheta.
 
     Returns:
       states (T, B, H), in the dtype of the inputs and parameters.
     """
     if inputs.ndim != 3:
         raise ValueError(f"inputs must be (T, B, n_in), got shape {tuple(inputs.shape)}")
-    H = check_params(params, n_in=inputs.shape[-1], names=("W_in", "W_rec", "b"))
-    if perturbation is not None and perturbation.shape != (*inputs.shape[:2], H):
-        raise ValueError(
-            f"perturbation has shape {tuple(perturbation.shape)}, expected {(*inputs.shape[:2], H)}"
-        )
+    check_params(params, n_in=inputs.shape[-1], names=("W_in", "W_rec", "b"))
     core = {k: params[k] for k in ("W_in", "W_rec", "b")}
-    return _states(core, inputs, activation_flag(activation), perturbation)
+    return _states(core, inputs, activation_flag(activation))
 
 
 def readout(params: Params, states: Array) -> Array:

@@ -62,7 +62,7 @@ def initial_params(cfg: EngineConfig, spec: RunSpec) -> dict:
     return init_rnn(key, get_scheme(spec.init), cfg.task.n_in, cfg.n_hidden, cfg.task.n_out)
 
 
-def _initial(cfg: EngineConfig, runs: Sequence[RunSpec], n_total: int):
+def initial_state(cfg: EngineConfig, runs: Sequence[RunSpec], n_total: int):
     """Host (numpy) constants, state and confirm keys, padded to n_total runs."""
     consts, states, confirm = [], [], []
     for spec in runs:
@@ -109,7 +109,7 @@ def train(
         raise ValueError("no runs to train")
     mesh = mesh or run_mesh()
     n_real, n_total = len(runs), padded_runs(len(runs), mesh)
-    const_np, state_np, confirm_keys = _initial(cfg, runs, n_total)
+    const_np, state_np, confirm_keys = initial_state(cfg, runs, n_total)
     host = {
         "finished": np.arange(n_total) >= n_real,
         "solved": np.zeros(n_total, bool),

@@ -13,7 +13,7 @@ import pytest
 
 import pascanu_jax as pj
 from pascanu_jax import engine
-from pascanu_jax.runner import _initial, train
+from pascanu_jax.runner import initial_state, train
 from pascanu_jax.sharding import run_mesh, to_devices, to_host
 
 TASK = pj.get_task("temporal_order")
@@ -62,7 +62,7 @@ def python_loop(cfg, spec, n_updates):
 
 
 def _device_state(cfg, runs):
-    const, state, _ = _initial(cfg, runs, len(runs))
+    const, state, _ = initial_state(cfg, runs, len(runs))
     mesh = run_mesh()
     return to_devices(const, mesh), to_devices(state, mesh)
 

@@ -152,7 +152,7 @@ def test_omega_matches_explicit_jacobians(scheme, activation, task_name, length,
         np.testing.assert_allclose(
             grads["W_rec"], ref_g_E["W_rec"] + alpha * ref_g_om, rtol=1e-9, atol=1e-15
         )
-        # d_k from the perturbation trick equals the Jacobian chain.
+        # d_k from the explicit backward pass equals the Jacobian chain.
         _, states_b, d_b, _ = pj.bptt(params, inputs, targets, task=task, activation=activation)
         np.testing.assert_allclose(d_b, ref_d, rtol=1e-10, atol=1e-300)
         ratios = pj.jacobian_norm_ratios(params["W_rec"], states_b, d_b, activation, bound)
