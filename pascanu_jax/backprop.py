@@ -7,66 +7,102 @@ With z_t = h_{t-1} W_rec + u_t W_in + b, h_t = act(z_t) and E a loss of the stat
     dE/dW_rec = sum_t h_{t-1}^T a_t,   dE/dW_in = sum_t u_t^T a_t,   dE/db = sum_t a_t
 
 Only the two recurrences (h forward, d backward) are sequential: one small matmul per step
-each. The weight gradients are GEMMs over all T*B (step, sequence) pairs, outside the loop,
-where autodiff of a scan accumulates them inside it. The backward pass also yields what the
-regulariser Omega needs: d_t and back_t = a_t W_rec^T, the error carried one step back.
-On the training path only their squared norms per (step, sequence) leave the loop, since
-Omega's immediate gradient can be written with a_t alone (`regularizer.py`).
+each. Everything else is one GEMM after the loops. Written as x_t = [h_{t-1}, u_t, 1] and
+W = [W_rec; W_in; b], the step is h_t = act(x_t W) (one matmul, the input and bias inside
+it) and the three weight gradients are the blocks of sum_t x_t^T a_t.
+
+The backward pass also yields what the regulariser Omega needs (`regularizer.py`): d_t and
+back_t = a_t W_rec^T, the error carried one step back. A per-(step, sequence) weight w_t of
+their squared norms, given by the caller, turns into sum_t w_t a_t^T a_t; those w_t a_t rows
+go into the same GEMM as x_t, so Omega's gradient costs no pass of its own.
+
+Layout, chosen by measurement (benchmarks/PERFORMANCE.md): the loops write x_t and w_t a_t
+as *columns* of one (K + H, (T + 1) B) buffer and a_t as rows of a ((T + 1) B, H) buffer,
+so the GEMM reads both in place, with no transposing copy; the states for the loss are read
+back from that buffer. One GEMM with 107 rows cost the same as one with 50 on a CPU.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from pascanu_jax.rnn import Params, activation_coefficients, rnn_states
+from pascanu_jax.rnn import Params, activation_coefficients
 
 Array = jax.Array
+# weights(|d_t|^2, |back_t|^2) per sequence -> (w_t, term_t, counted_t), each (B,)
+PairWeights = Callable[[Array, Array], tuple[Array, Array, Array]]
 
 
 class Backward(NamedTuple):
-    """One forward and backward pass. Shapes (T, B, H), norms (T, B)."""
+    """One forward and backward pass. Shapes (T, B, H) unless noted."""
 
     loss: Array  # ()
     states: Array  # h_t
-    a: Array  # dE/dz_t = d_t * act'(z_t)
-    d: Array | None  # dE/dh_t, the total derivative (when asked for)
-    back: Array | None  # a_t W_rec^T = d_t dh_t/dh_{t-1} (when asked for)
-    d_sq: Array  # |d_t|^2
-    back_sq: Array  # |back_t|^2
     grads: Params  # dE/dtheta: W_in, b, W_out, b_out and W_rec
+    pair_gram: Array | None  # (H, H) sum_t w_t a_t^T a_t (with `weights`)
+    term_sum: Array | None  # () sum of term_t over steps and sequences (with `weights`)
+    counted: Array | None  # () sum of counted_t (with `weights`)
+    d: Array | None  # dE/dh_t (with keep)
+    back: Array | None  # a_t W_rec^T = d_t dh_t/dh_{t-1} (with keep)
 
 
-def backward(W_rec: Array, states: Array, g: Array, is_tanh: Array, keep: bool):
-    """The backward recurrence d_t = g_t + a_{t+1} W_rec^T, from t = T - 1 down to 0.
+def _columns(x: Array, t: Array, B: int) -> Array:
+    """Column block t (B columns) of a (rows, n B) array, as (B, rows)."""
+    return jax.lax.dynamic_slice_in_dim(x, t * B, B, axis=1).T
 
-    Returns (a, d, back) if `keep`, else (a, |d|^2, |back|^2): the (T, B, H) arrays that
-    leave the loop are what costs, so the training path keeps only a.
+
+def forward(params: Params, inputs: Array, is_tanh: Array, extra_rows: int = 0) -> Array:
+    """h_t = act(x_t W), x_t = [h_{t-1}, u_t, 1], as the buffer X of x_t columns.
+
+    Returns X, (K + extra_rows, (T + 1) B) with K = H + n_in + 1: column block t holds
+    x_t for t = 0..T (h_{-1} = 0, and u_T = 0 so that block T holds the last state). The
+    extra rows are zeros, for the backward pass to fill.
     """
-    scale, slope, shift = activation_coefficients(is_tanh, states.dtype)
+    T, B, n_in = inputs.shape
+    H = params["W_rec"].shape[-1]
+    dtype = inputs.dtype
+    scale, slope, shift = activation_coefficients(is_tanh, dtype)
+    W = jnp.concatenate([params["W_rec"], params["W_in"], params["b"][None]], axis=0)
+    u1 = jnp.concatenate([inputs, jnp.ones((T, B, 1), dtype)], axis=-1)
+    u1 = jnp.concatenate([u1, jnp.zeros((1, B, n_in + 1), dtype)], axis=0)
+    X = jnp.zeros((H + n_in + 1 + extra_rows, (T + 1) * B), dtype)
 
-    def step(carry, xs):
-        g_t, h_t = xs
-        d = g_t + carry
-        v = (h_t - shift) / scale  # tanh(slope z_t)
-        a = d * (scale * slope * (1.0 - v * v))
-        back = a @ W_rec.T
-        if keep:
-            return back, (a, d, back)
-        return back, (a, jnp.sum(d * d, -1), jnp.sum(back * back, -1))
+    def step(t, carry):
+        x, X = carry
+        X = jax.lax.dynamic_update_slice(X, x.T, (0, t * B))
+        h = scale * jnp.tanh(slope * (x @ W)) + shift
+        return jnp.concatenate([h, jax.lax.dynamic_index_in_dim(u1, t + 1, 0, False)], -1), X
 
-    zero = jnp.zeros(g.shape[1:], g.dtype)
-    return jax.lax.scan(step, zero, (g, states), reverse=True)[1]
+    x0 = jnp.concatenate([jnp.zeros((B, H), dtype), u1[0]], axis=-1)
+    x, X = jax.lax.fori_loop(0, T, step, (x0, X))
+    return jax.lax.dynamic_update_slice(X, x.T, (0, T * B))
 
 
-def backprop(params: Params, inputs: Array, targets, task, is_tanh: Array, keep: bool = True):
+def backprop(
+    params: Params,
+    inputs: Array,
+    targets,
+    task,
+    is_tanh: Array,
+    weights: PairWeights | None = None,
+    keep: bool = False,
+) -> Backward:
     """One forward and one backward pass of `task.loss` (module docstring) -> Backward.
 
-    keep: also return the (T, B, H) arrays d and back (else None; their norms are kept).
+    weights: per-pair weights of the squared norms |d_t|^2 and |back_t|^2 (Omega's, from
+      `regularizer.py`); their Gram term, sum and count are returned. None: not computed.
+    keep: also return the (T, B, H) arrays d and back (else None).
     """
-    states = rnn_states(params, inputs, is_tanh)
+    T, B, n_in = inputs.shape
+    H = params["W_rec"].shape[-1]
+    K = H + n_in + 1
+    dtype = inputs.dtype
+    X = forward(params, inputs, is_tanh, extra_rows=H if weights else 0)
+    states = jnp.transpose(X[:H, B:].reshape(H, T, B), (1, 2, 0))
     head = {k: x for k, x in params.items() if k not in ("W_in", "W_rec", "b")}
 
     def loss_of(head, states):
@@ -74,14 +110,35 @@ def backprop(params: Params, inputs: Array, targets, task, is_tanh: Array, keep:
 
     loss, loss_vjp = jax.vjp(loss_of, head, states)
     head_grads, g = loss_vjp(jnp.ones_like(loss))
-    a, x1, x2 = backward(params["W_rec"], states, g, is_tanh, keep)
-    d, back = (x1, x2) if keep else (None, None)
-    d_sq, back_sq = (jnp.sum(x1 * x1, -1), jnp.sum(x2 * x2, -1)) if keep else (x1, x2)
-    grads = {
-        **head_grads,
-        "W_in": jnp.einsum("tbi,tbh->ih", inputs, a),
-        "b": jnp.sum(a, axis=(0, 1)),
-        # sum_t h_{t-1}^T a_t, with h_0 = 0 (the first step adds nothing)
-        "W_rec": jnp.einsum("tbh,tbk->hk", states[:-1], a[1:]),
-    }
-    return Backward(loss, states, a, d, back, d_sq, back_sq, grads)
+
+    scale, slope, shift = activation_coefficients(is_tanh, dtype)
+    # A materialised W_rec^T: XLA's CPU matmul with a transposed operand was 3x slower.
+    W_T = jax.lax.optimization_barrier(params["W_rec"].T)
+    zero = jnp.zeros((), dtype)
+    kept = jnp.zeros((T, B, H), dtype) if keep else None
+
+    def step(i, carry):
+        t = T - 1 - i
+        back, X, A, term, count, kept_d, kept_back = carry
+        d = jax.lax.dynamic_index_in_dim(g, t, 0, False) + back
+        v = (_columns(X, t + 1, B)[:, :H] - shift) / scale  # tanh(slope z_t)
+        a = d * (scale * slope * (1.0 - v * v))
+        new_back = a @ W_T
+        A = jax.lax.dynamic_update_slice(A, a, (t * B, 0))
+        if weights is not None:
+            w, pair_term, counted = weights(jnp.sum(d * d, -1), jnp.sum(new_back**2, -1))
+            X = jax.lax.dynamic_update_slice(X, (w[:, None] * a).T, (K, t * B))
+            term, count = term + jnp.sum(pair_term), count + jnp.sum(counted)
+        if keep:
+            kept_d = jax.lax.dynamic_update_index_in_dim(kept_d, d, t, 0)
+            kept_back = jax.lax.dynamic_update_index_in_dim(kept_back, new_back, t, 0)
+        return new_back, X, A, term, count, kept_d, kept_back
+
+    A = jnp.zeros(((T + 1) * B, H), dtype)  # block T stays 0: it meets x_T in the GEMM
+    init = (jnp.zeros((B, H), dtype), X, A, zero, zero, kept, kept)
+    _, X, A, term, count, d, back = jax.lax.fori_loop(0, T, step, init)
+    G = X @ A  # sum_t x_t^T a_t (and sum_t w_t a_t^T a_t below row K)
+    grads = {**head_grads, "W_rec": G[:H], "W_in": G[H : H + n_in], "b": G[H + n_in]}
+    if weights is None:
+        return Backward(loss, states, grads, None, None, None, d, back)
+    return Backward(loss, states, grads, G[K:], term, count, d, back)

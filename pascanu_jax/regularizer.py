@@ -102,8 +102,31 @@ def _resolve(task: Task | str, params: Params, inputs: Array):
 
 @functools.partial(jax.jit, static_argnames=("task",))
 def _bptt(params, inputs, targets, is_tanh, *, task):
-    bw = backprop(params, inputs, targets, task, is_tanh)
+    bw = backprop(params, inputs, targets, task, is_tanh, keep=True)
     return bw.loss, bw.states, bw.d, bw.grads
+
+
+def omega_pair_weights(bound: float = DEFAULT_BOUND):
+    """Per (step, sequence) pair, from |d_k|^2 and |a_k W_rec^T|^2: (c'_k, Omega_k, kept_k).
+
+    With r_k = |a_k W_rec^T|^2 / |d_k|^2 and n the number of kept pairs,
+    Omega = (1/n) sum_k Omega_k, Omega_k = (r_k - 1)^2, and its immediate gradient is
+    d+Omega/dW_rec = (4/n) sum_k c'_k (a_k W_rec^T)^T a_k = W_rec (4/n) sum_k c'_k a_k^T a_k,
+    c'_k = (r_k - 1) / |d_k|^2. Pairs with |d_k|^2 < bound get 0 in all three.
+    """
+
+    def weights(d_sq: Array, back_sq: Array) -> tuple[Array, Array, Array]:
+        kept = d_sq >= bound
+        safe = jnp.where(kept, d_sq, 1.0)
+        excess = back_sq / safe - 1.0
+        zero = jnp.zeros_like(d_sq)
+        return (
+            jnp.where(kept, excess / safe, zero),
+            jnp.where(kept, excess * excess, zero),
+            kept.astype(d_sq.dtype),
+        )
+
+    return weights
 
 
 def loss_and_grads(
@@ -142,16 +165,10 @@ def loss_and_grads(
 
 @functools.partial(jax.jit, static_argnames=("task", "bound"))
 def _loss_and_grads(params, inputs, targets, is_tanh, alpha, *, task, bound):
-    bw = backprop(params, inputs, targets, task, is_tanh, keep=False)
-    # Omega from the backward pass's own |d_k|^2 and |a_k W_rec^T|^2 (no extra matmul).
-    keep = bw.d_sq >= bound
-    n_kept = jnp.maximum(jnp.sum(keep), 1).astype(bw.d_sq.dtype)
-    safe = jnp.where(keep, bw.d_sq, 1.0)
-    ratio = bw.back_sq / safe
-    om = jnp.sum(jnp.where(keep, (ratio - 1.0) ** 2, 0.0)) / n_kept
-    # d+Omega/dW_rec = sum_k c_k back_k^T a_k, c_k = 4 (ratio_k - 1) / (n |d_k|^2); with
-    # back_k = a_k W_rec^T that is W_rec (sum_k c_k a_k^T a_k): a GEMM of a with itself.
-    c = jnp.where(keep, 4.0 * (ratio - 1.0) / (n_kept * safe), 0.0)
-    g_om = params["W_rec"] @ jnp.einsum("tbh,tbk->hk", c[..., None] * bw.a, bw.a)
-    grads = {**bw.grads, "W_rec": bw.grads["W_rec"] + jnp.asarray(alpha, c.dtype) * g_om}
-    return bw.loss, om, grads
+    # Omega's value and its weighted Gram term come out of the same backward pass as dE.
+    bw = backprop(params, inputs, targets, task, is_tanh, weights=omega_pair_weights(bound))
+    n_kept = jnp.maximum(bw.counted, 1.0)
+    g_om = params["W_rec"] @ ((4.0 / n_kept) * bw.pair_gram)
+    alpha = jnp.asarray(alpha, g_om.dtype)
+    grads = {**bw.grads, "W_rec": bw.grads["W_rec"] + alpha * g_om}
+    return bw.loss, bw.term_sum / n_kept, grads
