@@ -13,7 +13,8 @@ Implementations, measured in the same process on the same workload:
   jax_naive    one jitted update (`pj.loss_and_grads` + optax) per Python call, one run at a
                time: what the README's usage example gives when looped in Python.
   torch        PyTorch as a PyTorch user writes it (benchmarks/torch_peer.py), one run at
-               a time; CPU build here, CUDA where present.
+               a time; CPU build here, CUDA where present. It runs in a child process,
+               first, so that neither library's threads slow the other.
 
 Reported per row: run-updates per second (updates x runs / second), the speed-up over
 each peer, the compile time, and the achieved FLOP/s against the measured matmul peak.
@@ -27,7 +28,9 @@ The peak is a 2048^3 float32 matmul timed in the same process.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -129,18 +132,11 @@ def bench_jax_naive(method: str, T: int, runs: int, updates: int) -> dict:
 
 
 def bench_torch(method: str, T: int, runs: int, updates: int) -> dict:
-    import torch
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from torch_peer import run_updates_per_second
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return {
-        "run_updates_per_s": run_updates_per_second(method, T, runs, updates, device=device),
-        "compile_s": 0.0,
-        "torch": torch.__version__,
-        "torch_device": device,
-    }
+    """PyTorch (`torch_peer.py`), in a child process of its own (see `main`)."""
+    peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_peer.py")
+    args = [sys.executable, peer, method, str(T), str(runs), str(updates)]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return {**json.loads(out.strip().splitlines()[-1]), "compile_s": 0.0}
 
 
 def _updates(T: int, quick: bool) -> tuple[int, int]:
@@ -186,8 +182,9 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         lengths, runs_list = args.length, args.runs
     sizes = [(T, method, *_updates(T, args.quick)) for T in lengths for method in methods]
-    # PyTorch first, before JAX's first computation: XLA's CPU thread pools, once started,
-    # slowed the PyTorch loop by up to 2.7x when it ran after them in this process.
+    # The peers first, before the engine. PyTorch runs in a child process: XLA's CPU thread
+    # pools slowed the PyTorch loop by up to 2.7x when it ran after them in one process, and
+    # PyTorch's threads slowed the engine by ~20% (T = 200, 15 runs) when it ran before.
     peers = {
         (impl, T, method): fn(method, T, 1 if args.quick else 2, peer_n)
         for impl, fn in (("torch", bench_torch), ("jax_naive", bench_jax_naive))

@@ -12,6 +12,8 @@ One run at a time; data drawn with torch on the same device, per the protocol's 
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 
 import torch
@@ -115,3 +117,21 @@ def run_updates_per_second(
             torch.cuda.synchronize()
         total += time.perf_counter() - start
     return runs * updates / total
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python torch_peer.py METHOD LENGTH RUNS UPDATES`: prints the measurement as JSON."""
+    p = argparse.ArgumentParser(description="run-updates/s of the PyTorch peer")
+    p.add_argument("method", choices=["MSGD-C", "MSGD-CR"])
+    p.add_argument("length", type=int)
+    p.add_argument("runs", type=int)
+    p.add_argument("updates", type=int)
+    args = p.parse_args(argv)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rate = run_updates_per_second(args.method, args.length, args.runs, args.updates, device=device)
+    result = {"run_updates_per_s": rate, "torch": torch.__version__, "torch_device": device}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
