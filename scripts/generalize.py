@@ -86,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
         budget,
         every,
         test_size=args.test_size,
+        success=args.success,
     )
     args.out = args.out or f"runs/generalize-{args.task}-{args.preset}"
     return args, cfg

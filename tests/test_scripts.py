@@ -160,3 +160,4 @@ def test_generalize_end_to_end_and_resume(tmp_path, capsys):
     assert os.path.getmtime(tmp_path / "train-state.npz") == mtime
     with pytest.raises(SystemExit):
         gen.parse_args(["--train-lengths", "20,10"])
+    assert gen.parse_args(["--success", "0.05"])[1].success == 0.05
