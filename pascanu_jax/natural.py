@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import os
 import pathlib
@@ -64,8 +63,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from pascanu_jax.files import read_json
 from pascanu_jax.initializers import get_scheme, init_rnn
-from pascanu_jax.methods import BATCH_SIZE, get_method, sgd_with_clipping
+from pascanu_jax.methods import BATCH_SIZE, METHODS, get_method, sgd_with_clipping
 from pascanu_jax.music import SPLITS, load_jsb_chorales, load_piano_roll_pickle
 from pascanu_jax.regularizer import loss_and_grads
 from pascanu_jax.sequence_model import (
@@ -80,7 +80,7 @@ from pascanu_jax.sequence_model import (
 )
 from pascanu_jax.text import load_ptb_chars, load_text_file
 
-METHOD_NAMES = ("MSGD", "MSGD-C", "MSGD-CR")
+METHOD_NAMES = tuple(METHODS)
 
 # Data sets: name -> (kind, what --data must be).
 DATASETS = MappingProxyType(
@@ -280,36 +280,32 @@ class ItemSampler:
 
 
 @functools.partial(jax.jit, static_argnames=("head", "length", "learning_rate"))
-def _train_round(state, data, items, starts, thresholds, alpha0s, tau, *, head, length,
+def _train_round(state, data, items, starts, thresholds, alpha0s, active, tau, *, head, length,
                  learning_rate):  # fmt: skip
-    """A round of updates, lax.scan over minibatches, vmapped over methods."""
+    """A round of updates, lax.scan over minibatches, vmapped over methods; a method whose
+    `active` flag is off keeps its parameters and optimiser state."""
     is_tanh = jnp.asarray(True)
 
-    def per_method(params, opt_state, threshold, alpha0, t, x, y):
+    def per_method(params, opt_state, threshold, alpha0, on, t, x, y):
         alpha = alpha_schedule(alpha0, t, tau)
         loss, omega, grads = loss_and_grads(
             params, x, y, task=head, activation=is_tanh, alpha=alpha
         )
         tx = sgd_with_clipping(threshold, learning_rate)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss, omega, opt_state[0].norm
+        updates, new_opt = tx.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        params, opt_state = optax.tree.where(on, (new_params, new_opt), (params, opt_state))
+        return params, opt_state, loss, omega, new_opt[0].norm
 
     def update(carry, batch):
         params, opt_state, t = carry
         x, y = gather_batch(head, data, batch[0], batch[1], length)
         params, opt_state, loss, omega, norm = jax.vmap(
-            per_method, in_axes=(0, 0, 0, 0, None, None, None)
-        )(params, opt_state, thresholds, alpha0s, t, x, y)
+            per_method, in_axes=(0, 0, 0, 0, 0, None, None, None)
+        )(params, opt_state, thresholds, alpha0s, active, t, x, y)
         return (params, opt_state, t + 1), (loss, omega, norm)
 
     return jax.lax.scan(update, state, (items, starts))
-
-
-def _tree_where(keep: jax.Array, new, old):
-    """Per method (leading axis): new where keep, else old."""
-    return jax.tree.map(
-        lambda a, b: jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), new, old
-    )
 
 
 def _scores(problem: Problem, params, split: str) -> np.ndarray:
@@ -364,6 +360,10 @@ def train_methods(
     }
     start = time.perf_counter()
     for round_ in range(1, config.max_rounds + 1):
+        # A method stops for good once it has not improved for `patience` rounds: it no
+        # longer trains, so its result does not depend on which other methods share the
+        # program.
+        active = round_ - 1 - best_round < config.patience
         items, starts = sampler.draw(per_round, config.batch_size)
         state, (losses, omegas, norms) = _train_round(
             state,
@@ -372,27 +372,27 @@ def train_methods(
             jnp.asarray(starts),
             jnp.asarray(thresholds),
             jnp.asarray(alpha0s),
+            jnp.asarray(active),
             tau,
             head=head,
             length=config.train_length,
             learning_rate=config.learning_rate,
         )
         valid = _scores(problem, state[0], "valid")
-        # A method stops for good once it has not improved for `patience` rounds, so its
-        # result does not depend on which other methods share the program.
-        active = round_ - 1 - best_round < config.patience
         improved = active & np.isfinite(valid) & (valid < best)
-        best_params = _tree_where(jnp.asarray(improved), state[0], best_params)
+        best_params = jax.vmap(optax.tree.where)(jnp.asarray(improved), state[0], best_params)
         best = np.where(improved, valid, best)
         best_round = np.where(improved, round_, best_round)
-        losses = np.asarray(losses) * head.unit_scale
-        for i, m in enumerate(methods):
-            curves[m]["updates"].append(round_ * per_round)
-            curves[m]["train_loss"].append(float(np.nanmean(losses[:, i])))
-            curves[m]["valid"].append(float(valid[i]))
-            curves[m]["omega"].append(float(np.nanmean(np.asarray(omegas)[:, i])))
-            curves[m]["norm_median"].append(float(np.median(np.asarray(norms)[:, i])))
-            curves[m]["norm_max"].append(float(np.max(np.asarray(norms)[:, i])))
+        losses, omegas, norms = (np.asarray(x) for x in (losses, omegas, norms))
+        losses = losses * head.unit_scale
+        for i in np.flatnonzero(active):
+            curve = curves[methods[i]]
+            curve["updates"].append(round_ * per_round)
+            curve["train_loss"].append(float(np.nanmean(losses[:, i])))
+            curve["valid"].append(float(valid[i]))
+            curve["omega"].append(float(np.nanmean(omegas[:, i])))
+            curve["norm_median"].append(float(np.median(norms[:, i])))
+            curve["norm_max"].append(float(np.max(norms[:, i])))
         if progress is not None:
             progress(round_, config.max_rounds, dict(zip(methods, valid.tolist(), strict=True)))
         stopped_round = np.where(active, round_, stopped_round)
@@ -423,20 +423,11 @@ def train_methods(
     return results
 
 
-def config_dict(config: TrainConfig, per_round: int | None = None) -> dict[str, Any]:
+def config_dict(config: TrainConfig) -> dict[str, Any]:
     """The hyperparameters as a plain dict (for json and printing)."""
-    out = dataclasses.asdict(config)
-    if per_round is not None:
-        out["updates_per_round"] = per_round
-    return out
+    return dataclasses.asdict(config)
 
 
 def load_results(path: str | os.PathLike) -> dict[str, Any] | None:
     """A results json written by an earlier run, or None when there is none."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise ValueError(f"{path}: not a results json ({err}); delete it to start over") from err
+    return read_json(path) if pathlib.Path(path).is_file() else None

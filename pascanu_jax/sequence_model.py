@@ -215,24 +215,24 @@ def sequence_nll(
     """
     lengths = np.asarray(data.lengths)
     order = np.argsort(lengths, kind="stable")
-    total = 0.0
-    steps = 0
+    parts = []  # read back after the loop, so the groups are dispatched without waiting
     for i in range(0, len(order), group_size):
         group = order[i : i + group_size]
         weight = np.ones(group_size, np.float32)
         weight[len(group) :] = 0.0  # the last group is filled with copies that count zero
         group = np.resize(group, group_size)
         length = max(16, 1 << int(lengths[group].max() - 1).bit_length())
-        nll, count = _group_nll(
-            head,
-            params,
-            data,
-            jnp.asarray(group, jnp.int32),
-            jnp.asarray(weight),
-            activation_flag(activation),
-            length=length,
-            batched=batched,
+        parts.append(
+            _group_nll(
+                head,
+                params,
+                data,
+                jnp.asarray(group, jnp.int32),
+                jnp.asarray(weight),
+                activation_flag(activation),
+                length=length,
+                batched=batched,
+            )
         )
-        total = total + np.asarray(nll, np.float64)
-        steps += int(count)
-    return np.asarray(total), steps
+    total = sum(np.asarray(nll, np.float64) for nll, _ in parts)
+    return np.asarray(total), sum(int(count) for _, count in parts)

@@ -44,12 +44,20 @@ def test_training_learns_a_predictable_piece(tmp_path):
 def test_a_method_alone_gets_the_same_result(tmp_path):
     problem = natural.load_problem("jsb-pickle", _arpeggio_pickle(tmp_path / "a.pickle"))
     config = natural.TrainConfig(
-        n_hidden=16, max_rounds=6, patience=2, batch_size=3, learning_rate=0.3, threshold=2.0
-    )
+        n_hidden=16, max_rounds=8, patience=2, batch_size=3, learning_rate=1.0, threshold=2.0,
+        seed=1,
+    )  # fmt: skip
     together = natural.train_methods(problem, config)
-    alone = natural.train_methods(problem, config, ["MSGD-CR"])
-    for key in ("train", "valid", "test", "best_round", "rounds"):
-        assert alone["MSGD-CR"][key] == pytest.approx(together["MSGD-CR"][key], rel=1e-4)
+    rounds = {m: r["rounds"] for m, r in together.items()}
+    assert rounds == {"MSGD": 4, "MSGD-C": 6, "MSGD-CR": 6}  # MSGD stops first
+    for method in natural.METHOD_NAMES:
+        # A method that stopped early must not train on beside the others: its clipping
+        # statistics and learning curve, too, are those of the method run alone.
+        alone = natural.train_methods(problem, config, [method])[method]
+        for key in ("train", "valid", "test", "best_round", "rounds", "clipped_fraction",
+                    "nonfinite_updates", "mean_gradient_norm"):  # fmt: skip
+            assert alone[key] == pytest.approx(together[method][key], rel=1e-4), key
+        assert alone["curve"]["valid"] == pytest.approx(together[method]["curve"]["valid"], 1e-4)
 
 
 def test_default_configs_and_errors(tmp_path):
