@@ -100,10 +100,6 @@ class EngineConfig:
         if self.nonfinite not in NONFINITE_MODES:
             raise ValueError(f"nonfinite must be one of {NONFINITE_MODES}, got {self.nonfinite!r}")
 
-    @property
-    def fixed_length(self) -> bool:
-        return self.lengths[1] - self.lengths[0] == 1
-
 
 class RunConstants(NamedTuple):
     """Per-run data that never changes: leading axis R."""
@@ -186,8 +182,10 @@ def misclassified_fraction(
     return count_errors(task, lengths, params, is_tanh, key, n) / n
 
 
-def _where(flag: Array, new, old):
-    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), new, old)
+def screen(cfg: EngineConfig, const: RunConstants, params, updates: Array) -> Array:
+    """Misclassified of cfg.screen_size fresh sequences, keyed by the run's update count."""
+    key = jax.random.fold_in(const.screen_key, updates)
+    return count_errors(cfg.task, cfg.lengths, params, const.is_tanh, key, cfg.screen_size)
 
 
 def _period(cfg: EngineConfig, const: RunConstants, state: TrainState):
@@ -213,8 +211,8 @@ def _period(cfg: EngineConfig, const: RunConstants, state: TrainState):
         new_params = optax.apply_updates(params, updates)
         sums = sums + jnp.where(on, jnp.stack([loss, omega]), 0.0)
         return (
-            _where(on, new_params, params),
-            _where(on, new_opt, opt_state),
+            optax.tree.where(on, new_params, params),
+            optax.tree.where(on, new_opt, opt_state),
             n + on.astype(n.dtype),
             sums,
         ), None
@@ -226,8 +224,7 @@ def _period(cfg: EngineConfig, const: RunConstants, state: TrainState):
         None,
         length=cfg.eval_every,
     )
-    screen_key = jax.random.fold_in(const.screen_key, n)
-    errors = count_errors(cfg.task, cfg.lengths, params, const.is_tanh, screen_key, cfg.screen_size)
+    errors = screen(cfg, const, params, n)
     passed = on & (errors < cfg.success * cfg.screen_size)
     after = opt_state[0]
     steps = after.count - before.count
@@ -273,19 +270,6 @@ def train_call(cfg: EngineConfig, const: RunConstants, state: TrainState):
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def confirm_errors(cfg: EngineConfig, params, is_tanh: Array, key: Array) -> Array:
-    """Misclassified fraction of one run on cfg.confirm_size fresh sequences."""
-    return count_errors(cfg.task, cfg.lengths, params, is_tanh, key, cfg.confirm_size) / (
-        cfg.confirm_size
-    )
-
-
-@functools.partial(jax.jit, static_argnums=0)
 def screen_all(cfg: EngineConfig, const: RunConstants, state: TrainState) -> Array:
     """The screen of every run on its own (used to measure what screening costs)."""
-
-    def one(c, s):
-        key = jax.random.fold_in(c.screen_key, s.updates)
-        return count_errors(cfg.task, cfg.lengths, s.params, c.is_tanh, key, cfg.screen_size)
-
-    return jax.vmap(one)(const, state)
+    return jax.vmap(lambda c, s: screen(cfg, c, s.params, s.updates))(const, state)

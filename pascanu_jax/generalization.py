@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -28,6 +28,9 @@ from pascanu_jax.runner import train
 from pascanu_jax.tasks import Task
 
 PAPER_TEST_LENGTHS = (50, 100, 150, 200, 250, 500, 1000, 2000, 3000, 5000)
+# Test keys are fold_in(seed, TEST_KEY_OFFSET + length): `run_keys(seed, length)` folds in
+# the bare length, so a test at the training length lo would otherwise reuse its keys.
+TEST_KEY_OFFSET = 1_000_003
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +83,7 @@ def run_generalization(
     runs = [RunSpec(cfg.init, cfg.method, s) for s in range(cfg.seeds)]
     report = None if progress is None else (lambda d, t: progress("train", d, t))
     ckpt = os.path.join(out, "train-state.npz")
-    result = train(engine, runs, checkpoint=ckpt, progress=report)
+    result = train(engine, runs, checkpoint=ckpt, progress=report, measure_eval=False)
     if record is None:
         record = {"settings": _json(cfg.settings()), "training": result.runs, "tests": []}
     is_tanh = np.bool_(get_scheme(cfg.init).activation == "tanh")
@@ -93,7 +96,7 @@ def run_generalization(
     for i, (seed, length) in enumerate(todo):
         if progress is not None:
             progress("test", i, len(todo))
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), 1_000_003 + length)
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), TEST_KEY_OFFSET + length)
         error = float(
             misclassified_fraction(
                 cfg.task, (length, length + 1), result.params[seed], is_tanh, key, cfg.test_size
@@ -140,9 +143,9 @@ def plot_generalization(record: dict, path: str) -> None:
     save_figure(fig, os.path.dirname(path) or ".", os.path.splitext(os.path.basename(path))[0])
 
 
-def table(record: dict, seeds: Sequence[int] | None = None) -> str:
+def table(record: dict) -> str:
     """A text table: test length against each seed's misclassified percentage."""
-    seeds = sorted({t["seed"] for t in record["tests"]}) if seeds is None else seeds
+    seeds = sorted({t["seed"] for t in record["tests"]})
     lengths = sorted({t["length"] for t in record["tests"]})
     err = {(t["seed"], t["length"]): t["error"] for t in record["tests"]}
     lines = ["length " + "".join(f"{'seed ' + str(s):>10}" for s in seeds)]

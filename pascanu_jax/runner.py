@@ -25,7 +25,7 @@ from pascanu_jax.engine import (
     RunConstants,
     RunSpec,
     TrainState,
-    confirm_errors,
+    misclassified_fraction,
     run_keys,
     screen_all,
     train_call,
@@ -136,12 +136,16 @@ def train(
     const = to_devices(const_np, mesh)
     state = to_devices(state_np, mesh)
     start = time.perf_counter()
-    compiled = train_call.lower(cfg, const, state).compile()
-    one_run = jax.tree.map(lambda x: x[0], state_np.params)
-    confirm = confirm_errors.lower(cfg, one_run, const_np.is_tanh[0], confirm_keys[0]).compile()
-    screen = screen_all.lower(cfg, const, state).compile() if measure_eval else None
+    compiled = confirm = screen = None
+    if not host["finished"].all():  # a finished checkpoint needs no compile
+        compiled = train_call.lower(cfg, const, state).compile()
+        one_run = jax.tree.map(lambda x: x[0], state_np.params)
+        confirm = misclassified_fraction.lower(
+            cfg.task, cfg.lengths, one_run, const_np.is_tanh[0], confirm_keys[0], cfg.confirm_size
+        ).compile()
+        screen = screen_all.lower(cfg, const, state).compile() if measure_eval else None
     compile_s = time.perf_counter() - start
-    screen_s = _time_screen(screen, const, state) if measure_eval else 0.0
+    screen_s = 0.0 if screen is None else _time_screen(screen, const, state)
     start = time.perf_counter() - elapsed
     is_tanh = const_np.is_tanh
     budget = cfg.max_updates * n_real

@@ -179,6 +179,9 @@ def test_resume_ends_as_an_uninterrupted_run(tmp_path, solved):
     for a, b in zip(resumed.params, solved.params, strict=True):
         for k in a:
             np.testing.assert_array_equal(a[k], b[k])
+    # A finished checkpoint is read back as it is: nothing to compile, nothing trains.
+    again = train(SOLVE_CFG, SOLVE_RUNS, checkpoint=ckpt)
+    assert strip(again.runs) == strip(solved.runs) and again.compile_s < 0.1
     with pytest.raises(ValueError, match="another configuration"):
         train(SOLVE_CFG, SOLVE_RUNS[:2], checkpoint=ckpt)
 
