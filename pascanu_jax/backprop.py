@@ -51,17 +51,13 @@ class Backward(NamedTuple):
     back: Array | None  # a_t W_rec^T = d_t dh_t/dh_{t-1} (with keep)
 
 
-def _columns(x: Array, t: Array, B: int) -> Array:
-    """Column block t (B columns) of a (rows, n B) array, as (B, rows)."""
-    return jax.lax.dynamic_slice_in_dim(x, t * B, B, axis=1).T
-
-
 def forward(params: Params, inputs: Array, is_tanh: Array, extra_rows: int = 0) -> Array:
     """h_t = act(x_t W), x_t = [h_{t-1}, u_t, 1], as the buffer X of x_t columns.
 
     Returns X, (K + extra_rows, (T + 1) B) with K = H + n_in + 1: column block t holds
-    x_t for t = 0..T (h_{-1} = 0, and u_T = 0 so that block T holds the last state). The
-    extra rows are zeros, for the backward pass to fill.
+    x_t for t = 0..T (h_{-1} = 0; block T is [h_{T-1}, 0, 0], the last state with no input
+    and no bias entry, harmless as the backward pass's a_T = 0). The extra rows are zeros,
+    for the backward pass to fill.
     """
     T, B, n_in = inputs.shape
     H = params["W_rec"].shape[-1]
@@ -121,7 +117,8 @@ def backprop(
         t = T - 1 - i
         back, X, A, term, count, kept_d, kept_back = carry
         d = jax.lax.dynamic_index_in_dim(g, t, 0, False) + back
-        a = d * activation_derivative(_columns(X, t + 1, B)[:, :H], is_tanh)  # h_t: block t+1
+        h = jax.lax.dynamic_slice(X, (0, (t + 1) * B), (H, B)).T  # h_t: column block t + 1
+        a = d * activation_derivative(h, is_tanh)
         new_back = a @ W_T
         A = jax.lax.dynamic_update_slice(A, a, (t * B, 0))
         if weights is not None:

@@ -31,7 +31,7 @@ class PascanuClipState(NamedTuple):
     """State of `clip_by_pascanu_norm`.
 
     norm: pre-clip global norm of the last update (may be NaN or Inf).
-    count: updates seen. clipped: updates rescaled (finite norm >= threshold).
+    count: updates seen. clipped: updates rescaled (norm >= threshold, guard not tripped).
     nonfinite: updates whose norm tripped the non-finite guard.
     norm_sum: sum of the norms of the updates that did not trip it.
     """
@@ -44,7 +44,8 @@ class PascanuClipState(NamedTuple):
 
     @property
     def mean_norm(self) -> jax.Array:
-        """Average pre-clip norm of the finite updates: the paper's threshold heuristic
+        """Average pre-clip norm of the updates that did not trip the non-finite guard
+        (with "shrink", norms above 1e10 trip it too): the paper's threshold heuristic
         takes a threshold from half to ten times this value (§3.2)."""
         return self.norm_sum / jnp.maximum(self.count - self.nonfinite, 1)
 

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from pascanu_jax.initializers import get_scheme, init_rnn
-from pascanu_jax.rnn import ACTIVATIONS, Params, activate, check_params
+from pascanu_jax.rnn import Params, activate, activation_flag, check_params
 
 
 class PascanuRNNCell(nnx.RNNCellBase):
@@ -42,8 +42,7 @@ class PascanuRNNCell(nnx.RNNCellBase):
     ):
         s = get_scheme(scheme)
         activation = activation or s.activation
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+        activation_flag(activation)  # a clear error for an unknown name
         p = init_rnn(rngs.params(), s, in_features, hidden_features, 1)
         self.in_features = in_features
         self.hidden_features = hidden_features

@@ -73,11 +73,8 @@ def omega(
     h = jax.lax.stop_gradient(states)
     d = jax.lax.stop_gradient(d)
     back = error_one_step_back(W_rec, h, d, activation)
-    d_sq = jnp.sum(d * d, axis=-1)
-    keep = d_sq >= bound
-    ratio = jnp.sum(back * back, axis=-1) / jnp.where(keep, d_sq, 1.0)
-    terms = jnp.where(keep, (ratio - 1.0) ** 2, 0.0)
-    return jnp.sum(terms) / jnp.maximum(jnp.sum(keep), 1).astype(terms.dtype)
+    _, terms, kept = omega_pair_weights(bound)(jnp.sum(d * d, -1), jnp.sum(back * back, -1))
+    return jnp.sum(terms) / jnp.maximum(jnp.sum(kept), 1.0)
 
 
 def bptt(

@@ -54,12 +54,9 @@ def activation_flag(activation: str | Array) -> Array:
 def activation_coefficients(activation: str | Array, dtype=jnp.float32) -> tuple[Array, ...]:
     """(scale, slope, shift) of act(z) = scale * tanh(slope * z) + shift."""
     is_tanh = activation_flag(activation)
-    one, half = jnp.asarray(1.0, dtype), jnp.asarray(0.5, dtype)
-    return (
-        jnp.where(is_tanh, one, half),
-        jnp.where(is_tanh, one, half),
-        jnp.where(is_tanh, jnp.asarray(0.0, dtype), half),
-    )
+    half = jnp.asarray(0.5, dtype)
+    scale = slope = jnp.where(is_tanh, jnp.asarray(1.0, dtype), half)
+    return scale, slope, jnp.where(is_tanh, jnp.asarray(0.0, dtype), half)
 
 
 def activate(z: Array, activation: str | Array) -> Array:
@@ -115,11 +112,10 @@ def check_params(
 
 @jax.jit
 def _states(params: Params, inputs: Array, is_tanh: Array) -> Array:
-    scale, slope, shift = activation_coefficients(is_tanh, inputs.dtype)
     W_in, W_rec, b = params["W_in"], params["W_rec"], params["b"]
 
     def step(h, u):
-        h = scale * jnp.tanh(slope * (h @ W_rec + u @ W_in + b)) + shift
+        h = activate(h @ W_rec + u @ W_in + b, is_tanh)
         return h, h
 
     h0 = jnp.zeros((inputs.shape[1], W_rec.shape[-1]), inputs.dtype)
