@@ -32,8 +32,9 @@ class PascanuClipState(NamedTuple):
 
     norm: pre-clip global norm of the last update (may be NaN or Inf).
     count: updates seen. clipped: updates rescaled (norm >= threshold, guard not tripped).
-    nonfinite: updates whose norm tripped the non-finite guard.
-    norm_sum: sum of the norms of the updates that did not trip it.
+    nonfinite: updates whose norm was non-finite (with "shrink": or > 1e10). With the guard
+      on each is a guard trip; with it off (plain MSGD) the update was applied as it was.
+    norm_sum: sum of the norms of the other updates.
     """
 
     norm: jax.Array
@@ -53,9 +54,25 @@ class PascanuClipState(NamedTuple):
 def _check_threshold(threshold: Any) -> None:
     if isinstance(threshold, jax.core.Tracer):
         return  # a traced threshold (jit / vmap over thresholds) is the caller's to keep > 0
-    value = np.asarray(threshold, dtype=np.float64)
-    if not np.all(value > 0):  # also rejects NaN
-        raise ValueError(f"threshold must be > 0 (jnp.inf disables clipping); got {threshold!r}")
+    kind = np.asarray(threshold).dtype.kind
+    if kind not in "iuf" or not np.all(np.asarray(threshold, dtype=np.float64) > 0):
+        raise ValueError(
+            f"threshold must be a number > 0 (jnp.inf disables clipping); got {threshold!r}"
+        )
+
+
+def global_norm(tree: Any) -> jax.Array:
+    """The L2 norm over every leaf, without overflow: where the plain sum of squares
+    overflows float32 (norms above ~1.8e19), it is recomputed on the tree scaled by its
+    largest entry, so a finite gradient always has a finite norm."""
+    plain = optax.tree.norm(tree)
+    leaves = jax.tree.leaves(tree)
+    scale = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]))
+    safe = jnp.where(scale > 0, scale, 1.0)
+    scaled = safe * optax.tree.norm(jax.tree.map(lambda x: x / safe.astype(x.dtype), tree))
+    # Where the plain norm is finite it is used as it is, so results stay bitwise those of
+    # optax.clip_by_global_norm.
+    return jnp.where(jnp.isfinite(plain), plain, scaled)
 
 
 def _default_shrink_mask(params: Any) -> Any:
@@ -73,6 +90,7 @@ def clip_by_pascanu_norm(
     nonfinite: str = "skip",
     shrink_mask: Callable[[Any], Any] | Any = _default_shrink_mask,
     shrink_factor: float = 0.02,
+    guard: bool | jax.Array = True,
 ) -> optax.GradientTransformation:
     """Rescale the update to norm `threshold` when its global norm is >= `threshold`.
 
@@ -91,6 +109,9 @@ def clip_by_pascanu_norm(
         multiplies W_rec by (1 - lr * shrink_factor). Needs `params` in `update`.
       shrink_mask: pytree of bools like params, or a callable params -> such a pytree.
       shrink_factor: the multiple of the parameters used by "shrink" (authors: 0.02).
+      guard: whether the `nonfinite` rule applies at all (may be traced, one program for
+        all methods). False is the authors' plain MSGD, whose guard sits inside the clipping
+        branch it lacks: a non-finite update is applied as it is and the run is ruined.
 
     Returns:
       An `optax.GradientTransformation` whose state is a `PascanuClipState`.
@@ -107,11 +128,12 @@ def clip_by_pascanu_norm(
         return PascanuClipState(jnp.zeros(()), zero, zero, zero, jnp.zeros(()))
 
     def update_fn(updates, state, params=None):
-        norm = optax.tree.norm(updates)
+        norm = global_norm(updates)
         bad = ~jnp.isfinite(norm)
         if nonfinite == "shrink":
             bad = bad | (norm > AUTHORS_BLOWUP_NORM)
-        clip = ~bad & (norm >= threshold)
+        tripped = bad & jnp.asarray(guard, bool)
+        clip = ~tripped & jnp.isfinite(norm) & (norm >= threshold)
 
         def rescale(g):
             # Same arithmetic as optax.clip_by_global_norm, so finite results agree.
@@ -120,17 +142,17 @@ def clip_by_pascanu_norm(
 
         new = jax.tree.map(rescale, updates)
         if nonfinite == "skip":
-            new = jax.tree.map(lambda g: jnp.where(bad, jnp.zeros_like(g), g), new)
+            new = jax.tree.map(lambda g: jnp.where(tripped, jnp.zeros_like(g), g), new)
         else:
             if params is None:
                 raise ValueError(
                     "clip_by_pascanu_norm(nonfinite='shrink') needs params in update()"
                 )
             mask = shrink_mask(params) if callable(shrink_mask) else shrink_mask
-            guard = jax.tree.map(
+            shrunk = jax.tree.map(
                 lambda m, p: shrink_factor * p if m else jnp.zeros_like(p), mask, params
             )
-            new = jax.tree.map(lambda g, s: jnp.where(bad, s.astype(g.dtype), g), new, guard)
+            new = jax.tree.map(lambda g, s: jnp.where(tripped, s.astype(g.dtype), g), new, shrunk)
         new_state = PascanuClipState(
             norm=norm.astype(state.norm.dtype),
             count=state.count + 1,

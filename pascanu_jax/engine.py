@@ -1,7 +1,7 @@
 """Train R runs of one task in parallel as one compiled program (the Fig. 7 protocol).
 
-A run is (initialisation, method, seed). Methods are data (threshold, alpha) and the
-activation is a per-run flag, so sigmoid and tanh runs, all three methods and all seeds
+A run is (initialisation, method, seed). Methods are data (threshold, alpha, guard) and
+the activation is a per-run flag, so sigmoid and tanh runs, all three methods and all seeds
 share one `vmap`ped update: one compile per task and length.
 
 One compiled call runs up to `periods_per_call` periods. A period is `eval_every` SGD
@@ -9,12 +9,17 @@ updates (a `lax.scan`, data drawn on the device from keys fold_in(data_key, upda
 then a *screen*: the run's error on `screen_size` fresh sequences. A run whose screen is
 under the success rate stops training (it is frozen, masked) and becomes a candidate; the
 host then checks candidates on `confirm_size` = 10,000 fresh sequences (the paper's test:
-fewer than 1% misclassified). A candidate that fails the check trains on. Every key is a
+fewer than 1% misclassified). A candidate that fails the check trains on. A run whose
+parameters stop being finite (plain MSGD has no guard) ends as a failure. Every key is a
 function of (seed, update count), so freezing, resuming from a checkpoint or sharding
 over devices never changes a run's trajectory.
 
+Training on a range of lengths: the length of update n is drawn from a schedule shared by
+all runs, and the update's batch is padded only to the longest length of its bucket
+(`EngineConfig.length_buckets`), so mixed-length training costs what its lengths cost.
+
 Diagnostics per run and period: mean training loss, mean pre-clip gradient norm, clipped
-fraction, mean Omega, spectral radius of W_rec (on the host: eig is not available on every
+fraction, non-finite updates (guard trips), mean Omega, spectral radius of W_rec (on the host: eig is not available on every
 accelerator) and the screening error.
 """
 
@@ -29,22 +34,37 @@ import jax.numpy as jnp
 import optax
 
 from pascanu_jax.clipping import NONFINITE_MODES
-from pascanu_jax.methods import BATCH_SIZE, LEARNING_RATE, sgd_with_clipping
+from pascanu_jax.methods import (
+    BATCH_SIZE,
+    LEARNING_RATE,
+    Method,
+    clip_state,
+    sgd_with_clipping,
+)
 from pascanu_jax.regularizer import DEFAULT_BOUND, loss_and_grads
 from pascanu_jax.rnn import rnn_states
 from pascanu_jax.tasks import Task
 
 Array = jax.Array
 EVAL_CHUNK = 500  # sequences per forward pass when counting errors (bounds memory)
-DIAGNOSTICS = ("loss", "grad_norm", "clipped_fraction", "omega", "spectral_radius", "error")
+DIAGNOSTICS = (
+    "loss",
+    "grad_norm",
+    "clipped_fraction",
+    "nonfinite",
+    "omega",
+    "spectral_radius",
+    "error",
+)
+LENGTH_SCHEDULE = 0x5CA1E  # seed of the length schedule that all runs of a range share
 
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
-    """One run: initialisation scheme, method name and seed."""
+    """One run: initialisation scheme, method (a name of METHODS or a `Method`) and seed."""
 
     init: str
-    method: str
+    method: str | Method
     seed: int
 
 
@@ -53,10 +73,14 @@ class EngineConfig:
     """Everything that fixes the compiled program of one task and length range.
 
     lengths: [lo, hi) nominal lengths; one length L is (L, L + 1). With a range, every
-      update draws its length uniformly (the paper's [50, 200) training, §4.1.1) and the
-      batch is padded to hi - 1 steps, so there is no recompile per length.
+      update draws its length uniformly (the paper's [50, 200) training, §4.1.1) from a
+      schedule shared by all runs, and trains on a batch padded to the longest length of
+      its bucket (see `length_buckets`), so there is no recompile per length.
     success: a run is solved when its misclassified fraction is < success (paper: 1%).
-    nonfinite: clip_by_pascanu_norm's guard; "shrink" is the authors' rule.
+    nonfinite: clip_by_pascanu_norm's guard rule; "shrink" is the authors'. Methods without
+      the guard (plain MSGD) apply a non-finite gradient and the run ends as a failure.
+    length_buckets: a range is cut into this many buckets of lengths, each one compiled
+      step (1: always pad to hi - 1, the cost of the longest length).
     """
 
     task: Task
@@ -72,6 +96,7 @@ class EngineConfig:
     nonfinite: str = "shrink"
     bound: float = DEFAULT_BOUND
     periods_per_call: int = 10
+    length_buckets: int = 6
 
     def __post_init__(self):
         lo, hi = self.lengths
@@ -86,6 +111,7 @@ class EngineConfig:
             "screen_size",
             "confirm_size",
             "periods_per_call",
+            "length_buckets",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -100,6 +126,14 @@ class EngineConfig:
         if self.nonfinite not in NONFINITE_MODES:
             raise ValueError(f"nonfinite must be one of {NONFINITE_MODES}, got {self.nonfinite!r}")
 
+    def buckets(self) -> tuple[int, ...]:
+        """The longest nominal length of each bucket: [lo, hi) cut into `length_buckets`
+        equal-width pieces (one piece for one length). An update trains on a batch padded
+        to the steps of its bucket's longest length."""
+        lo, hi = self.lengths
+        width = -(-(hi - lo) // min(self.length_buckets, hi - lo))
+        return tuple(min(b + width, hi) - 1 for b in range(lo, hi, width))
+
 
 class RunConstants(NamedTuple):
     """Per-run data that never changes: leading axis R."""
@@ -107,6 +141,7 @@ class RunConstants(NamedTuple):
     is_tanh: Array
     threshold: Array
     alpha: Array
+    guard: Array
     data_key: Array
     screen_key: Array
 
@@ -132,6 +167,7 @@ class Diagnostics(NamedTuple):
     norm_sum: Array
     counted: Array
     clipped: Array
+    nonfinite: Array
     steps: Array
     error: Array
     W_rec: Array
@@ -147,9 +183,39 @@ def run_keys(seed: int, length: int) -> dict[str, Array]:
     }
 
 
+def train_length(cfg: EngineConfig, update: Array) -> Array:
+    """The nominal length of update number `update`: lengths[0] for one length, otherwise
+    drawn uniformly from [lo, hi) by a schedule that every run shares (so the runs of one
+    program train on one length per update, and the program pays for that length only)."""
+    lo, hi = cfg.lengths
+    if hi - lo == 1:
+        return jnp.asarray(lo, jnp.int32)
+    key = jax.random.fold_in(jax.random.key(LENGTH_SCHEDULE), update)
+    return jax.random.randint(key, (), lo, hi)
+
+
+def bucket_of(cfg: EngineConfig, update: Array) -> Array:
+    """Index into `cfg.buckets()` of the bucket that holds update `update`'s length."""
+    lo, hi = cfg.lengths
+    width = -(-(hi - lo) // len(cfg.buckets()))
+    return (train_length(cfg, update) - lo) // width
+
+
+def training_batch(cfg: EngineConfig, data_key: Array, update: Array, steps: int):
+    """The batch of update `update` of a run: length `train_length`, sequences from the
+    run's own key, drawn padded to the range's longest length and cut to `steps` (the
+    bucket's), so the data never depends on the bucket it is trained in."""
+    lo, hi = cfg.lengths
+    key = jax.random.fold_in(data_key, update)
+    if hi - lo == 1:
+        return cfg.task.sample(key, cfg.batch, lo)
+    inputs, targets = cfg.task.sample_padded(key, cfg.batch, train_length(cfg, update), hi - 1)
+    return cfg.task.truncate(inputs, targets, steps)
+
+
 def draw(task: Task, lengths: tuple[int, int], key: Array, batch: int):
-    """A batch of nominal length lengths[0] when the range holds one length; otherwise the
-    length is drawn uniformly from [lo, hi) and the batch padded to hi - 1."""
+    """An evaluation batch: nominal length lengths[0] when the range holds one length;
+    otherwise drawn uniformly from [lo, hi) and padded to hi - 1."""
     lo, hi = lengths
     if hi - lo == 1:
         return task.sample(key, batch, lo)
@@ -188,60 +254,91 @@ def screen(cfg: EngineConfig, const: RunConstants, params, updates: Array) -> Ar
     return count_errors(cfg.task, cfg.lengths, params, const.is_tanh, key, cfg.screen_size)
 
 
+def _run_update(cfg: EngineConfig, steps: int, const: RunConstants, params, opt_state, n, on):
+    """One SGD update of one run on a batch of `steps` steps (kept as is when not `on`)."""
+    tx = sgd_with_clipping(
+        const.threshold, cfg.learning_rate, nonfinite=cfg.nonfinite, guard=const.guard
+    )
+    inputs, targets = training_batch(cfg, const.data_key, n, steps)
+    loss, omega, grads = loss_and_grads(
+        params,
+        inputs,
+        targets,
+        task=cfg.task,
+        activation=const.is_tanh,
+        alpha=const.alpha,
+        bound=cfg.bound,
+    )
+    updates, new_opt = tx.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    return (
+        optax.tree.where(on, new_params, params),
+        optax.tree.where(on, new_opt, opt_state),
+        jnp.where(on, jnp.stack([loss, omega]), 0.0),
+    )
+
+
+def _all_finite(params) -> Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
+
+
 def _period(cfg: EngineConfig, const: RunConstants, state: TrainState):
-    """One run: eval_every updates (if active), then a screen. Vmapped over runs."""
-    tx = sgd_with_clipping(const.threshold, cfg.learning_rate, nonfinite=cfg.nonfinite)
+    """All runs (leading axis R): eval_every updates of the active runs, then a screen.
+
+    Every update trains all runs on the bucket of the longest length drawn by an active run
+    (with the shared schedule, the length of that update): a `lax.switch` over the buckets
+    picks one compiled step, so an update costs what its length costs, not the range's
+    longest.
+    """
+    steps = [cfg.task.max_steps(bound) for bound in cfg.buckets()]
+    branches = [
+        jax.vmap(functools.partial(_run_update, cfg, s), in_axes=(0, 0, 0, 0, 0)) for s in steps
+    ]
     on = state.active
 
     def update(carry, _):
         params, opt_state, n, sums = carry
-        inputs, targets = draw(
-            cfg.task, cfg.lengths, jax.random.fold_in(const.data_key, n), cfg.batch
-        )
-        loss, omega, grads = loss_and_grads(
-            params,
-            inputs,
-            targets,
-            task=cfg.task,
-            activation=const.is_tanh,
-            alpha=const.alpha,
-            bound=cfg.bound,
-        )
-        updates, new_opt = tx.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        sums = sums + jnp.where(on, jnp.stack([loss, omega]), 0.0)
-        return (
-            optax.tree.where(on, new_params, params),
-            optax.tree.where(on, new_opt, opt_state),
-            n + on.astype(n.dtype),
-            sums,
-        ), None
+        if len(branches) == 1:
+            out = branches[0](const, params, opt_state, n, on)
+        else:
+            bucket = jnp.max(jnp.where(on, jax.vmap(lambda k: bucket_of(cfg, k))(n), 0))
+            out = jax.lax.switch(bucket, branches, const, params, opt_state, n, on)
+        params, opt_state, stats = out
+        return (params, opt_state, n + on.astype(n.dtype), sums + stats), None
 
-    before = state.opt_state[0]
+    before = clip_state(state.opt_state)
     (params, opt_state, n, sums), _ = jax.lax.scan(
         update,
-        (state.params, state.opt_state, state.updates, jnp.zeros(2)),
+        (state.params, state.opt_state, state.updates, jnp.zeros((on.shape[0], 2))),
         None,
         length=cfg.eval_every,
     )
-    errors = screen(cfg, const, params, n)
+    errors = jax.vmap(lambda c, p, k: screen(cfg, c, p, k))(const, params, n)
     passed = on & (errors < cfg.success * cfg.screen_size)
-    after = opt_state[0]
-    steps = after.count - before.count
+    # A run whose parameters are no longer finite (plain MSGD after a blow-up) has failed.
+    ruined = ~jax.vmap(_all_finite)(params)
+    after = clip_state(opt_state)
+    steps_run = after.count - before.count
+    nonfinite = after.nonfinite - before.nonfinite
     diag = Diagnostics(
         trained=on,
         updates=n,
-        loss=sums[0] / cfg.eval_every,
-        omega=sums[1] / cfg.eval_every,
+        loss=sums[:, 0] / cfg.eval_every,
+        omega=sums[:, 1] / cfg.eval_every,
         norm_sum=after.norm_sum - before.norm_sum,
-        counted=steps - (after.nonfinite - before.nonfinite),
+        counted=steps_run - nonfinite,
         clipped=after.clipped - before.clipped,
-        steps=steps,
+        nonfinite=nonfinite,
+        steps=steps_run,
         error=errors / cfg.screen_size,
         W_rec=params["W_rec"],
     )
     state = TrainState(
-        params, opt_state, n, on & ~passed & (n < cfg.max_updates), state.candidate | passed
+        params,
+        opt_state,
+        n,
+        on & ~passed & ~ruined & (n < cfg.max_updates),
+        state.candidate | (passed & ~ruined),
     )
     return state, diag
 
@@ -252,7 +349,7 @@ def train_call(cfg: EngineConfig, const: RunConstants, state: TrainState):
 
     Returns (state, diagnostics with leading axes (periods_per_call, R), periods run).
     """
-    period = jax.vmap(functools.partial(_period, cfg))
+    period = functools.partial(_period, cfg)
     empty = jax.eval_shape(period, const, state)[1]
     buffers = jax.tree.map(lambda s: jnp.zeros((cfg.periods_per_call, *s.shape), s.dtype), empty)
 

@@ -5,9 +5,14 @@ paper: basic_tanh, MSGD-CR, [50, 200)); it is then tested on 10,000 fresh sequen
 test length, including lengths far beyond training (the paper: 0 errors up to 5000 steps
 on temporal order; addition and multiplication below 1% up to 500 steps).
 
-Outputs in a folder: generalization.json (written after every test length, so an
-interrupted evaluation resumes), train-state.npz (the training checkpoint; it keeps the
-trained models, so a re-run only evaluates), generalization.png.
+Outputs in a folder: generalization.json (provenance, settings, training outcome per seed,
+tests; written after every test length, so an interrupted evaluation resumes),
+train-state.npz (the training checkpoint; it keeps the trained models, so a re-run only
+evaluates), model-seed<N>.npz (each trained model as the arrays W_in, W_rec, b, W_out,
+b_out of `init_rnn`, to re-test at any length without retraining), diagnostics.csv (the
+learning curves: per seed and evaluation, training loss, gradient norm, clipped fraction,
+guard trips, Omega, spectral radius, screening error), generalization.png and
+learning_curves.png.
 """
 
 from __future__ import annotations
@@ -20,10 +25,13 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from pascanu_jax.engine import EngineConfig, RunSpec, misclassified_fraction
+from pascanu_jax.checkpoint import save_arrays
+from pascanu_jax.engine import DIAGNOSTICS, EngineConfig, RunSpec, misclassified_fraction
 from pascanu_jax.figures import save_figure
-from pascanu_jax.files import read_json, write_json
+from pascanu_jax.files import read_json, write_atomic, write_json
 from pascanu_jax.initializers import get_scheme
+from pascanu_jax.methods import Method, get_method
+from pascanu_jax.provenance import provenance
 from pascanu_jax.runner import train
 from pascanu_jax.tasks import Task
 
@@ -40,6 +48,8 @@ class GeneralizationConfig:
     test_lengths: tuple[int, ...]
     init: str = "basic_tanh"
     method: str = "MSGD-CR"
+    # None: the method's own alpha (MSGD-CR: the paper's 4); the authors' code defaults to 2.
+    alpha: float | None = None
     seeds: int = 1
     max_updates: int = 5_000_000
     eval_every: int = 1_000
@@ -54,6 +64,15 @@ class GeneralizationConfig:
         d["task"] = self.task.name
         return d
 
+    def run_method(self) -> Method:
+        """The method every seed trains with (`alpha` applied)."""
+        method = get_method(self.method)
+        if self.alpha is None:
+            return method
+        return dataclasses.replace(
+            method, name=f"{method.name}@alpha={self.alpha:g}", alpha=self.alpha
+        )
+
 
 def run_generalization(
     cfg: GeneralizationConfig, out: str, progress: Callable[[str, int, int], None] | None = None
@@ -65,6 +84,7 @@ def run_generalization(
     """
     for length in cfg.test_lengths:
         cfg.task.check_length(length)
+    provenance()  # reads the checkout's state now, before anything changes it
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "generalization.json")
     record = read_json(path) if os.path.exists(path) else None
@@ -80,12 +100,20 @@ def run_generalization(
         periods_per_call=cfg.periods_per_call,
         success=cfg.success,
     )
-    runs = [RunSpec(cfg.init, cfg.method, s) for s in range(cfg.seeds)]
+    runs = [RunSpec(cfg.init, cfg.run_method(), s) for s in range(cfg.seeds)]
     report = None if progress is None else (lambda d, t: progress("train", d, t))
     ckpt = os.path.join(out, "train-state.npz")
     result = train(engine, runs, checkpoint=ckpt, progress=report, measure_eval=False)
     if record is None:
         record = {"settings": _json(cfg.settings()), "training": result.runs, "tests": []}
+        record["models"] = {}
+        for seed, params in enumerate(result.params):
+            name = f"model-seed{seed}.npz"
+            save_arrays(os.path.join(out, name), {k: np.asarray(v) for k, v in params.items()})
+            record["models"][str(seed)] = name
+        write_atomic(os.path.join(out, "diagnostics.csv"), diagnostics_csv(result.diagnostics))
+        plot_learning_curves(result.diagnostics, cfg, os.path.join(out, "learning_curves.png"))
+    record["provenance"] = provenance(train_wall_s=result.wall_s)
     is_tanh = np.bool_(get_scheme(cfg.init).activation == "tanh")
     todo = [
         (s, L)
@@ -109,6 +137,40 @@ def run_generalization(
     write_json(path, record)
     plot_generalization(record, os.path.join(out, "generalization.png"))
     return record
+
+
+def diagnostics_csv(rows: list[dict]) -> str:
+    """The engine's per-evaluation diagnostics as CSV text."""
+    fields = ["seed", "updates", *DIAGNOSTICS]
+    lines = [",".join(fields)]
+    lines += [",".join(str(r[f]) for f in fields) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plot_learning_curves(rows: list[dict], cfg: GeneralizationConfig, path: str) -> None:
+    """Training loss and screening error against updates, one line per seed."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.4))
+    axes = fig.subplots(1, 2)
+    for seed in sorted({r["seed"] for r in rows}):
+        mine = [r for r in rows if r["seed"] == seed]
+        x = [r["updates"] for r in mine]
+        axes[0].plot(x, [r["loss"] for r in mine], lw=0.8, label=f"seed {seed}")
+        axes[1].plot(x, [100 * r["error"] for r in mine], lw=0.8, label=f"seed {seed}")
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("training loss (mean over the interval)")
+    axes[1].set_ylabel(f"misclassified of {cfg.task.name} screen (%)")
+    for ax in axes:
+        ax.set_xlabel("updates")
+    axes[1].legend(fontsize=8)
+    lo, hi = cfg.train_lengths
+    fig.suptitle(
+        f"{cfg.task.name}: {cfg.init} + {cfg.run_method().name}, lengths drawn from [{lo}, {hi})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    save_figure(fig, os.path.dirname(path) or ".", os.path.splitext(os.path.basename(path))[0])
 
 
 def _json(d: dict) -> dict:

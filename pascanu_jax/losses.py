@@ -90,7 +90,8 @@ def last_linear_loss(params: Params, states: Array, targets: Array | Padded) -> 
 
 
 def last_linear_errors(params: Params, states: Array, targets: Array | Padded) -> Array:
-    return _squared_error(params, states, targets) > LINEAR_TOLERANCE
+    # Written as "not within tolerance" so that a NaN output (a ruined run) is an error.
+    return ~(_squared_error(params, states, targets) <= LINEAR_TOLERANCE)
 
 
 @dataclasses.dataclass(frozen=True)

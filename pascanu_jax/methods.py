@@ -1,8 +1,13 @@
 """The paper's training methods as data (Pascanu et al., 2013, §4).
 
-    MSGD     minibatch SGD                       threshold = inf, alpha = 0
-    MSGD-C   + norm clipping (Algorithm 1)       threshold = 1,   alpha = 0
-    MSGD-CR  + clipping and the regulariser      threshold = 1,   alpha = 4
+    MSGD     minibatch SGD                       threshold = inf, alpha = 0, no guard
+    MSGD-C   + norm clipping (Algorithm 1)       threshold = 1,   alpha = 0, guard
+    MSGD-CR  + clipping and the regulariser      threshold = 1,   alpha = 4, guard
+
+The guard is the authors' rule for a gradient whose norm is NaN, Inf or > 1e10: W_rec's
+update becomes 0.02 W_rec and the others 0 (`clip_by_pascanu_norm(nonfinite="shrink")`).
+In their code it sits inside the clipping branch, so plain MSGD has none: it applies such a
+gradient as it is, and a blow-up ends the run as a failure (docs/protocol.md).
 
 All three are the same update, `optax.chain(clip_by_pascanu_norm(threshold),
 optax.sgd(lr))` applied to `loss_and_grads(..., alpha=alpha)`, so a program can `vmap`
@@ -18,7 +23,7 @@ from types import MappingProxyType
 import jax
 import optax
 
-from pascanu_jax.clipping import clip_by_pascanu_norm
+from pascanu_jax.clipping import PascanuClipState, clip_by_pascanu_norm
 
 # The paper's constant learning rate (no momentum) and minibatch size.
 LEARNING_RATE = 0.01
@@ -27,11 +32,17 @@ BATCH_SIZE = 20
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """A training method: clipping threshold (inf = none) and regularisation weight."""
+    """A training method: clipping threshold (inf = none), regularisation weight and
+    whether the non-finite guard is on (default: where there is clipping, as the authors)."""
 
     name: str
     threshold: float
     alpha: float
+    guard: bool | None = None  # None: on where there is clipping (resolved at creation)
+
+    def __post_init__(self):
+        if self.guard is None:
+            object.__setattr__(self, "guard", bool(math.isfinite(self.threshold)))
 
 
 METHODS = MappingProxyType(
@@ -57,6 +68,21 @@ def sgd_with_clipping(
 ) -> optax.GradientTransformation:
     """optax.chain(clip_by_pascanu_norm(threshold), optax.sgd(learning_rate)).
 
-    `threshold` may be traced (one program for all methods); state[0] is the clip state.
+    `threshold` (and `guard` among `clip_options`) may be traced: one program for all
+    methods. `clip_state(state)` reads the clipping statistics.
     """
     return optax.chain(clip_by_pascanu_norm(threshold, **clip_options), optax.sgd(learning_rate))
+
+
+def clip_state(opt_state) -> PascanuClipState:
+    """The `PascanuClipState` inside an optimizer state (found by type, not position)."""
+    found = [
+        s
+        for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, PascanuClipState))
+        if isinstance(s, PascanuClipState)
+    ]
+    if len(found) != 1:
+        raise ValueError(
+            f"expected one PascanuClipState in the optimizer state, found {len(found)}"
+        )
+    return found[0]

@@ -31,7 +31,7 @@ from pascanu_jax.engine import (
     train_call,
 )
 from pascanu_jax.initializers import get_scheme, init_rnn
-from pascanu_jax.methods import get_method, sgd_with_clipping
+from pascanu_jax.methods import clip_state, get_method, sgd_with_clipping
 from pascanu_jax.sharding import padded_runs, run_mesh, to_devices, to_host
 
 
@@ -75,6 +75,7 @@ def initial_state(cfg: EngineConfig, runs: Sequence[RunSpec], n_total: int):
                 np.bool_(scheme.activation == "tanh"),
                 np.float32(method.threshold),
                 np.float32(method.alpha),
+                np.bool_(method.guard),
                 keys["data"],
                 keys["screen"],
             )
@@ -184,14 +185,16 @@ def train(
             )
 
     updates = to_host(state.updates)
+    nonfinite = to_host(clip_state(state.opt_state).nonfinite)
     results = [
         {
             "init": r.init,
-            "method": r.method,
+            "method": get_method(r.method).name,
             "seed": r.seed,
             "solved": bool(host["solved"][i]),
             "updates": int(updates[i]),
             "error": float(host["error"][i]),
+            "nonfinite": int(nonfinite[i]),
             "wall_s": float(host["wall"][i]),
         }
         for i, r in enumerate(runs)
@@ -199,7 +202,7 @@ def train(
     diagnostics = [
         {
             "init": runs[int(row[0])].init,
-            "method": runs[int(row[0])].method,
+            "method": get_method(runs[int(row[0])].method).name,
             "seed": runs[int(row[0])].seed,
             "updates": int(row[1]),
             **{name: float(v) for name, v in zip(DIAGNOSTICS, row[2:], strict=True)},
@@ -239,6 +242,7 @@ def _rows(diag: Diagnostics, periods: int) -> np.ndarray:
         pick(d.loss),
         np.where(counted > 0, pick(d.norm_sum) / np.maximum(counted, 1), np.nan),
         pick(d.clipped) / np.maximum(pick(d.steps), 1),
+        pick(d.nonfinite),
         pick(d.omega),
         rho,
         pick(d.error),
@@ -247,7 +251,9 @@ def _rows(diag: Diagnostics, periods: int) -> np.ndarray:
 
 
 def _settle(cfg, confirm, state, host, confirm_keys, is_tanh, mesh, wall):
-    """Confirm candidates on 10,000 sequences; finish solved and exhausted runs."""
+    """Confirm candidates on 10,000 sequences; finish solved, exhausted and ruined runs
+    (a run that stopped without passing a screen has no budget left or no finite
+    parameters: either way it has failed)."""
     active, candidate, updates = (
         to_host(x) for x in (state.active, state.candidate, state.updates)
     )
@@ -261,11 +267,13 @@ def _settle(cfg, confirm, state, host, confirm_keys, is_tanh, mesh, wall):
         one = jax.tree.map(lambda x, r=r: x[r], params)
         key = jax.random.fold_in(confirm_keys[r], int(updates[r]))
         error = float(confirm(one, is_tanh[r], key))
-        candidate[r] = False
-        if error < cfg.success or updates[r] >= cfg.max_updates:
-            host["finished"][r], host["solved"][r] = True, error < cfg.success
+        finite = all(np.isfinite(x).all() for x in jax.tree.leaves(one))
+        passed = finite and error < cfg.success
+        if passed or not candidate[r] or updates[r] >= cfg.max_updates:
+            host["finished"][r], host["solved"][r] = True, passed
             host["error"][r], host["wall"][r] = error, wall
         else:  # the screen was lucky: train on
             active[r] = True
+        candidate[r] = False
     state = state._replace(active=to_devices(active, mesh), candidate=to_devices(candidate, mesh))
     return state, host

@@ -4,14 +4,17 @@ For every length, all runs (initialisation x method x seed) train as one compile
 (`engine.train`). Results go into an output folder, each file written atomically:
 
     config.json       the sweep's settings (a re-run into the folder must match them)
-    results.json      a list of runs: task, init, method, seed, length, solved, updates,
-                      error, wall_s, device (plus threshold and alpha)
+    results.json      {"provenance", "settings", "runs"}: one run per row: task, init,
+                      method, seed, length, solved, updates, error, nonfinite (updates
+                      whose gradient norm was NaN, Inf or > 1e10), wall_s, device (plus
+                      threshold, alpha and guard)
     results.csv       the same as a table
     diagnostics.csv   per run and evaluation: task, init, method, seed, length, updates,
                       loss, grad_norm, clipped_fraction, omega, spectral_radius, error
     fig7.png          success rate against length, a panel per initialisation, a bar per
                       method, like the paper's Fig. 7
-    summary.json      per length: compile, wall and evaluation seconds, evaluation share
+    summary.json      per length: compile, wall and evaluation seconds, evaluation share,
+                      and the provenance (commit, jax version, device) of the run
     ckpt-L<length>.npz  the length in progress (removed once its results are written)
 
 Interrupting and re-running into the same folder resumes: finished lengths are kept, the
@@ -35,6 +38,7 @@ from pascanu_jax.engine import DIAGNOSTICS, EngineConfig, RunSpec
 from pascanu_jax.figures import save_figure
 from pascanu_jax.files import read_json, write_atomic, write_json
 from pascanu_jax.methods import get_method
+from pascanu_jax.provenance import device_name, provenance
 from pascanu_jax.runner import train
 from pascanu_jax.tasks import Task
 
@@ -47,10 +51,12 @@ RESULT_FIELDS = (
     "solved",
     "updates",
     "error",
+    "nonfinite",
     "wall_s",
     "device",
     "threshold",
     "alpha",
+    "guard",
 )
 DIAGNOSTIC_FIELDS = ("task", "init", "method", "seed", "length", "updates", *DIAGNOSTICS)
 
@@ -63,7 +69,6 @@ class Preset:
     max_updates: int
     eval_every: int
     periods_per_call: int
-    note: str
 
 
 PRESETS = MappingProxyType(
@@ -73,14 +78,20 @@ PRESETS = MappingProxyType(
             10_000,
             200,
             5,
-            "quick: lengths 20-50, budget 10,000 updates (paper: 50-250, 5M)",
         ),
         "paper": Preset(
             (50, 100, 150, 200, 250),
             5_000_000,
             1_000,
             50,
-            "paper: lengths 50-250, budget 5,000,000 updates",
+        ),
+        # The paper's lengths at a budget a 2-core CPU finishes in hours (about 3 h for all
+        # five lengths); the paper's 5M updates need an accelerator.
+        "cpu": Preset(
+            (50, 100, 150, 200, 250),
+            50_000,
+            500,
+            10,
         ),
     }
 )
@@ -124,16 +135,11 @@ class SweepConfig:
         ]
 
 
-def device_name() -> str:
-    """e.g. 'cpu x1' or 'NVIDIA H100 80GB HBM3 x8'."""
-    devices = jax.devices()
-    return f"{devices[0].device_kind} x{len(devices)}"
-
-
 def run_sweep(
     cfg: SweepConfig, out: str, progress: Callable[[int, int], None] | None = None
 ) -> list[dict]:
     """Run (or resume) the sweep into folder `out`; returns all results."""
+    provenance()  # reads the checkout's state now, before anything changes it
     os.makedirs(out, exist_ok=True)
     config_path = os.path.join(out, "config.json")
     if os.path.exists(config_path):
@@ -146,7 +152,7 @@ def run_sweep(
     else:
         write_json(config_path, cfg.settings())
     results = (
-        read_json(os.path.join(out, "results.json"))
+        read_json(os.path.join(out, "results.json"))["runs"]
         if os.path.exists(os.path.join(out, "results.json"))
         else []
     )
@@ -171,7 +177,14 @@ def run_sweep(
         for r in outcome.runs:
             m = get_method(r["method"])
             results.append(
-                {**tag, **r, "device": device_name(), "threshold": m.threshold, "alpha": m.alpha}
+                {
+                    **tag,
+                    **r,
+                    "device": device_name(),
+                    "threshold": m.threshold,
+                    "alpha": m.alpha,
+                    "guard": m.guard,
+                }
             )
         diagnostics += [{**tag, **d} for d in outcome.diagnostics]
         summary[str(length)] = {
@@ -180,22 +193,26 @@ def run_sweep(
             "eval_s": outcome.eval_s,
             "eval_fraction": outcome.eval_s / outcome.wall_s,
             "device": device_name(),
+            "provenance": provenance(),
         }
         write_json(os.path.join(out, "summary.json"), summary)
-        write_outputs(out, results, diagnostics, cfg.note)
+        write_outputs(out, results, diagnostics, cfg)
         os.remove(ckpt)
+    if results:  # also redraws a finished sweep's figure with the current code
+        write_outputs(out, results, diagnostics, cfg)
     if progress is not None:
         progress(total, total)
     return results
 
 
-def write_outputs(out: str, results: list[dict], diagnostics: list[dict], note: str) -> None:
+def write_outputs(out: str, results: list[dict], diagnostics: list[dict], cfg: SweepConfig) -> None:
     """results.json, results.csv, diagnostics.csv and fig7.png, each atomically.
     Diagnostics first: results.json is what marks a length as finished."""
     write_atomic(os.path.join(out, "diagnostics.csv"), _csv(diagnostics, DIAGNOSTIC_FIELDS))
     write_atomic(os.path.join(out, "results.csv"), _csv(results, RESULT_FIELDS))
-    plot_fig7(results, os.path.join(out, "fig7.png"), note)
-    write_json(os.path.join(out, "results.json"), results)
+    plot_fig7(results, os.path.join(out, "fig7.png"), cfg.note)
+    record = {"provenance": provenance(), "settings": cfg.settings(), "runs": results}
+    write_json(os.path.join(out, "results.json"), record)
 
 
 def _csv(rows: Sequence[dict], fields: Sequence[str]) -> str:
@@ -211,6 +228,23 @@ def _read_csv(path: str) -> list[dict]:
         return []
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def wilson_interval(successes: int, runs: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (95% for z = 1.96), as fractions.
+
+        centre = (k + z^2/2) / (n + z^2),  half = z sqrt(k (n - k) / n + z^2/4) / (n + z^2)
+
+    It stays inside [0, 1] and is not empty at 0 or n successes, unlike the normal
+    approximation (Wilson, 1927; Brown, Cai & DasGupta, 2001). With 5 runs a cell of 5/5
+    is [0.57, 1] and 0/5 is [0, 0.43]: 5 seeds separate only large differences.
+    """
+    if runs < 1 or not 0 <= successes <= runs:
+        raise ValueError(f"need 0 <= successes <= runs and runs >= 1, got {successes}/{runs}")
+    z2 = z * z
+    centre = (successes + z2 / 2) / (runs + z2)
+    half = z * np.sqrt(successes * (runs - successes) / runs + z2 / 4) / (runs + z2)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def success_table(results: Sequence[dict]) -> dict[tuple[str, str, int], tuple[int, int]]:
@@ -237,11 +271,15 @@ def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
     x = np.arange(len(lengths))
     for ax, init in zip(axes[0], inits, strict=True):
         for j, method in enumerate(methods):
-            rate = [table.get((init, method, L), (0, 1)) for L in lengths]
+            cells = [table.get((init, method, L)) for L in lengths]
+            rate = np.array([100 * c[0] / c[1] if c else 0.0 for c in cells])
+            ci = np.array([wilson_interval(*c) if c else (0.0, 0.0) for c in cells]) * 100
             ax.bar(
                 x + (j - (len(methods) - 1) / 2) * width,
-                [100 * s / n for s, n in rate],
+                rate,
                 width,
+                yerr=np.stack([rate - ci[:, 0], ci[:, 1] - rate]),
+                error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.3"},
                 label=method,
             )
         ax.set_xticks(x, [str(L) for L in lengths])
@@ -258,8 +296,8 @@ def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
     )
     task = results[0]["task"] if results else ""
     fig.suptitle(
-        f"{task}: rate of success against length (Pascanu et al. 2013, Fig. 7)"
-        + (f"\n{note}" if note else ""),
+        f"{task}: rate of success against length (Pascanu et al. 2013, Fig. 7); "
+        "bars: 95% Wilson intervals" + (f"\n{note}" if note else ""),
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0.07, 1, 1))

@@ -124,6 +124,13 @@ class Task:
         inputs, target, last = _generate(self, key, batch, self.max_steps(max_length), length)
         return inputs, Padded(target, last)
 
+    def truncate(self, inputs: Array, targets: Padded, steps: int) -> tuple[Array, Padded]:
+        """The first `steps` steps of a padded batch (every sequence's real steps must fit):
+        the same sequences as a shorter padding would hold, drawn independently of it."""
+        if self.head is ALL_SOFTMAX:  # per-step labels are cut with the inputs
+            targets = Padded(targets.target[:steps], targets.last)
+        return inputs[:steps], targets
+
     def loss(self, params: Params, states: Array, targets: Array | Padded) -> Array:
         """The training loss E (scalar) from the states (T, B, H)."""
         return self.head.loss(params, states, targets)

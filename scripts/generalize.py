@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
     p.add_argument("--test-lengths", help="comma-separated test lengths")
     p.add_argument("--init", default="basic_tanh", choices=list(pj.SCHEMES))
     p.add_argument("--method", default="MSGD-CR", choices=list(pj.METHODS))
+    p.add_argument(
+        "--alpha", type=float, help="regularisation weight (default: the method's; paper 4)"
+    )
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--max-updates", type=int)
     p.add_argument("--eval-every", type=int)
@@ -67,21 +70,29 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
             task.check_length(length)
     except ValueError as e:
         p.error(str(e))
-    budget = args.max_updates or budget
-    every = args.eval_every or min(every, budget)
+    budget = budget if args.max_updates is None else args.max_updates
+    every = min(every, budget) if args.eval_every is None else args.eval_every
     if not 0 < args.success <= 1:
         p.error(f"--success must be a fraction in (0, 1], got {args.success}")
-    if budget % every or args.seeds < 1 or args.test_size < 1:
-        p.error(
-            f"--max-updates ({budget}) must be a multiple of --eval-every ({every}); "
-            "--seeds and --test-size must be >= 1"
-        )
+    for flag, value in (
+        ("--max-updates", budget),
+        ("--eval-every", every),
+        ("--seeds", args.seeds),
+        ("--test-size", args.test_size),
+    ):
+        if value < 1:
+            p.error(f"{flag} must be >= 1, got {value}")
+    if budget % every:
+        p.error(f"--max-updates ({budget}) must be a multiple of --eval-every ({every})")
+    if args.alpha is not None and not args.alpha >= 0:
+        p.error(f"--alpha must be >= 0, got {args.alpha}")
     cfg = GeneralizationConfig(
         task,
         train,
         test,
         args.init,
         args.method,
+        args.alpha,
         args.seeds,
         budget,
         every,
@@ -99,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lo, hi = cfg.train_lengths
     print(
-        f"{cfg.task.name}: {cfg.init} + {cfg.method}, trained on lengths [{lo}, {hi}) for at "
+        f"{cfg.task.name}: {cfg.init} + {cfg.run_method().name}, trained on lengths [{lo}, {hi}) for at "
         f"most {cfg.max_updates:,} updates, tested on {cfg.test_size:,} sequences per length"
     )
     start = time.perf_counter()

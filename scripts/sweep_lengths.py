@@ -1,6 +1,7 @@
 """Reproduce Fig. 7 of Pascanu et al. (2013): rate of success against sequence length.
 
     python scripts/sweep_lengths.py                      # quick preset, temporal order
+    python scripts/sweep_lengths.py --preset cpu         # the paper's lengths, 50,000 updates
     python scripts/sweep_lengths.py --preset paper       # the full protocol (accelerator)
     python scripts/sweep_lengths.py --task addition --lengths 10,20 --seeds 2 --out runs/add
 
@@ -19,7 +20,8 @@ import time
 import pascanu_jax as pj
 from pascanu_jax.files import read_json
 from pascanu_jax.sharding import one_device_per_core
-from pascanu_jax.sweep import PRESETS, SweepConfig, device_name, run_sweep, success_table
+from pascanu_jax.provenance import device_name
+from pascanu_jax.sweep import PRESETS, SweepConfig, run_sweep, success_table, wilson_interval
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, SweepConfig]:
@@ -50,27 +52,34 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sweep
     except ValueError as e:
         p.error(f"--task: {e}")
     try:
-        lengths = tuple(int(x) for x in args.lengths.split(",")) if args.lengths else preset.lengths
+        lengths = (
+            preset.lengths
+            if args.lengths is None
+            else tuple(int(x) for x in args.lengths.split(","))
+        )
+        if not lengths or len(set(lengths)) != len(lengths):
+            raise ValueError(f"give distinct lengths, got {args.lengths!r}")
         for length in lengths:
             task.check_length(length)
     except ValueError as e:
         p.error(f"--lengths: {e}")
     if args.seeds < 1:
         p.error(f"--seeds must be >= 1, got {args.seeds}")
-    max_updates = args.max_updates or preset.max_updates
-    eval_every = args.eval_every or min(preset.eval_every, max_updates)
-    if max_updates < 1 or eval_every < 1 or max_updates % eval_every:
+    max_updates = preset.max_updates if args.max_updates is None else args.max_updates
+    if max_updates < 1:
+        p.error(f"--max-updates must be >= 1, got {max_updates}")
+    eval_every = min(preset.eval_every, max_updates) if args.eval_every is None else args.eval_every
+    if eval_every < 1:
+        p.error(f"--eval-every must be >= 1, got {eval_every}")
+    if max_updates % eval_every:
         p.error(
-            f"--max-updates ({max_updates}) must be a positive multiple of the evaluation "
+            f"--max-updates ({max_updates}) must be a multiple of the evaluation "
             f"interval ({eval_every}); set --eval-every to a divisor"
         )
+    name = args.preset if (args.lengths, args.max_updates) == (None, None) else "custom"
     note = (
-        preset.note
-        if (args.lengths, args.max_updates) == (None, None)
-        else (
-            f"custom: lengths {','.join(map(str, lengths))}, budget {max_updates:,} updates "
-            "(paper: 50-250, 5M)"
-        )
+        f"{name}: lengths {','.join(map(str, lengths))}, budget {max_updates:,} updates, "
+        f"{args.seeds} seeds (paper: lengths 50-250, 5,000,000 updates, 5 seeds)"
     )
     cfg = SweepConfig(
         task,
@@ -114,13 +123,11 @@ def main(argv: list[str] | None = None) -> int:
             cfg, args.out, lambda done, total: bar.update(job, completed=done, total=total)
         )
     table = success_table(results)
-    print(f"\nsuccess (solved/runs), {cfg.note}")
-    print("init        method   " + "".join(f"{L:>8}" for L in cfg.lengths))
+    print(f"\nsuccess (solved/runs [95% Wilson interval, %]), {cfg.note}")
+    print("init        method   " + "".join(f"{L:>16}" for L in cfg.lengths))
     for init in cfg.inits:
         for method in cfg.methods:
-            cells = "".join(
-                f"{'{}/{}'.format(*table.get((init, method, L), (0, 0))):>8}" for L in cfg.lengths
-            )
+            cells = "".join(f"{_cell(table.get((init, method, L))):>16}" for L in cfg.lengths)
             print(f"{init:<11} {method:<8} {cells}")
     print("\nmedian updates to success of the solved runs:")
     for init in cfg.inits:
@@ -147,6 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"\nwall time {time.perf_counter() - start:.0f} s; outputs in {args.out}")
     return 0
+
+
+def _cell(cell: tuple[int, int] | None) -> str:
+    if cell is None:
+        return "-"
+    lo, hi = wilson_interval(*cell)
+    return f"{cell[0]}/{cell[1]} [{100 * lo:.0f}-{100 * hi:.0f}]"
 
 
 def _median(values: list[int]) -> str:

@@ -141,10 +141,37 @@ def test_inside_chain_with_sgd_and_state_statistics():
     np.testing.assert_allclose(float(clip_state.mean_norm), np.mean(norms), rtol=1e-5)
 
 
-@pytest.mark.parametrize("threshold", [0.0, -1.0, np.nan])
-def test_non_positive_threshold_is_a_value_error(threshold):
-    with pytest.raises(ValueError, match="threshold must be > 0"):
+@pytest.mark.parametrize("threshold", [0.0, -1.0, np.nan, "1.0", None])
+def test_non_positive_or_non_numeric_threshold_is_a_value_error(threshold):
+    with pytest.raises(ValueError, match="threshold must be a number > 0"):
         pj.clip_by_pascanu_norm(threshold)
+
+
+def test_a_finite_gradient_beyond_float32_squares_is_rescaled_not_skipped():
+    # ||g|| = 5e20: its square overflows float32, but Algorithm 1 must still rescale it.
+    g = {"W_rec": jnp.full((4,), 2.5e20, jnp.float32), "b": jnp.zeros((3,), jnp.float32)}
+    tx = pj.clip_by_pascanu_norm(1.0)
+    updates, state = tx.update(g, tx.init(g))
+    np.testing.assert_allclose(float(state.norm), 5e20, rtol=1e-5)
+    assert int(state.clipped) == 1 and int(state.nonfinite) == 0
+    np.testing.assert_allclose(_norm64(updates), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("nonfinite", ["skip", "shrink"])
+def test_without_the_guard_a_nonfinite_gradient_is_applied_as_it_is(nonfinite):
+    params = {"W_rec": jnp.ones((2, 2)), "b": jnp.ones((2,))}
+    g = {"W_rec": jnp.full((2, 2), jnp.nan), "b": jnp.ones((2,))}
+    for guard, expect_finite in ((True, True), (False, False), (jnp.asarray(False), False)):
+        tx = pj.clip_by_pascanu_norm(jnp.inf, nonfinite=nonfinite, guard=guard)
+        updates, state = tx.update(g, tx.init(params), params)
+        assert bool(np.isfinite(updates["W_rec"]).all()) == expect_finite
+        assert int(state.nonfinite) == 1  # counted either way
+
+
+def test_plain_msgd_has_no_guard_and_the_clipping_methods_do():
+    assert not pj.get_method("MSGD").guard
+    assert pj.get_method("MSGD-C").guard and pj.get_method("MSGD-CR").guard
+    assert pj.Method("mine", 2.0, 0.0).guard and not pj.Method("mine", np.inf, 0.0).guard
 
 
 def test_unknown_nonfinite_mode():

@@ -1,5 +1,6 @@
 """The training engine against plain single-run Python loops and independent counts."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -47,7 +48,9 @@ def python_loop(cfg, spec, n_updates):
     scheme, method = pj.get_scheme(spec.init), pj.get_method(spec.method)
     keys = engine.run_keys(spec.seed, cfg.lengths[0])
     params = pj.init_rnn(keys["init"], scheme, TASK.n_in, cfg.n_hidden, TASK.n_out)
-    tx = pj.sgd_with_clipping(method.threshold, cfg.learning_rate, nonfinite=cfg.nonfinite)
+    tx = pj.sgd_with_clipping(
+        method.threshold, cfg.learning_rate, nonfinite=cfg.nonfinite, guard=method.guard
+    )
     opt_state = tx.init(params)
     for i in range(n_updates):
         inputs, targets = TASK.sample(
@@ -234,3 +237,62 @@ def test_bad_config_is_a_clear_error():
         train(LOOP_CFG, [engine.RunSpec("basic_tanh", "SGD", 0)])
     with pytest.raises(ValueError, match="unknown initialisation"):
         train(LOOP_CFG, [engine.RunSpec("xavier", "MSGD", 0)])
+
+
+RANGE_CFG = dataclasses.replace(LOOP_CFG, lengths=(10, 30), length_buckets=4)
+
+
+def test_buckets_cover_the_range():
+    assert RANGE_CFG.buckets() == (14, 19, 24, 29)
+    assert dataclasses.replace(RANGE_CFG, lengths=(50, 200), length_buckets=6).buckets() == (
+        74,
+        99,
+        124,
+        149,
+        174,
+        199,
+    )
+    assert LOOP_CFG.buckets() == (10,)
+    assert dataclasses.replace(RANGE_CFG, lengths=(10, 13), length_buckets=6).buckets() == (
+        10,
+        11,
+        12,
+    )
+    for n in range(200):
+        length = int(engine.train_length(RANGE_CFG, n))
+        bound = RANGE_CFG.buckets()[int(engine.bucket_of(RANGE_CFG, n))]
+        assert 10 <= length <= bound < length + 5
+
+
+def test_bucketed_mixed_length_training_equals_padding_to_the_longest():
+    """The same math at every bucket size: trajectories agree with one bucket (pad to 29)."""
+    runs = [engine.RunSpec(i, "MSGD-CR", 2) for i in pj.SCHEMES]
+    finals = []
+    for buckets in (1, 4):
+        cfg = dataclasses.replace(RANGE_CFG, length_buckets=buckets)
+        const, state = _device_state(cfg, runs)
+        state, _, _ = engine.train_call(cfg, const, state)
+        finals.append(to_host(state.params))
+    for name in finals[0]:
+        np.testing.assert_allclose(finals[0][name], finals[1][name], rtol=1e-4, atol=1e-6)
+
+
+def test_plain_msgd_blows_up_into_a_failure_and_the_guard_keeps_msgd_c_finite():
+    # Output weights of 1e30 overflow the logits: every gradient is NaN from the start.
+    runs = [engine.RunSpec("basic_tanh", m, 0) for m in ("MSGD", "MSGD-C", "MSGD-CR")]
+    const, state = _device_state(LOOP_CFG, runs)
+    host = to_host(state)
+    params = {**host.params, "W_out": np.full_like(host.params["W_out"], 1e30)}
+    state = to_devices(host._replace(params=params), run_mesh())
+    state, diag, periods = engine.train_call(LOOP_CFG, const, state)
+    state, diag = to_host(state), to_host(diag)
+    assert int(periods) == 4  # the guarded runs train on
+    leaves = [np.asarray(x) for x in jax.tree.leaves(state.params)]
+    finite = np.array([all(np.isfinite(x[r]).all() for x in leaves) for r in range(3)])
+    np.testing.assert_array_equal(finite, [False, True, True])
+    np.testing.assert_array_equal(state.candidate, False)
+    np.testing.assert_array_equal(state.updates, [10, 40, 40])  # MSGD stopped, as failed
+    np.testing.assert_array_equal(diag.nonfinite[0], [10, 10, 10])  # every step tripped
+    # The guard shrinks W_rec by (1 - lr * 0.02) per trip and leaves the rest unchanged.
+    W0 = host.params["W_rec"][1]
+    np.testing.assert_allclose(state.params["W_rec"][1], W0 * (1 - 0.01 * 0.02) ** 40, rtol=1e-5)
