@@ -31,7 +31,6 @@ import os
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
 
-import jax
 import numpy as np
 
 from pascanu_jax.engine import DIAGNOSTICS, EngineConfig, RunSpec

@@ -19,8 +19,8 @@ import time
 
 import pascanu_jax as pj
 from pascanu_jax.files import read_json
-from pascanu_jax.sharding import one_device_per_core
 from pascanu_jax.provenance import device_name
+from pascanu_jax.sharding import one_device_per_core
 from pascanu_jax.sweep import PRESETS, SweepConfig, run_sweep, success_table, wilson_interval
 
 
