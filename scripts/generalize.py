@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     lo, hi = cfg.train_lengths
     print(
         f"{cfg.task.name}: {cfg.init} + {cfg.run_method().name}, trained on lengths "
-        f"[{lo}, {hi}) for at most {cfg.max_updates:,} updates, tested on {cfg.test_size:,} sequences per length"
+        f"[{lo}, {hi}) for at most {cfg.max_updates:,} updates, tested on "
+        f"{cfg.test_size:,} sequences per length"
     )
     start = time.perf_counter()
     with Progress() as bar:
