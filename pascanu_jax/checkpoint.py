@@ -14,13 +14,17 @@ import numpy as np
 from pascanu_jax.files import write_atomic
 
 
+def save_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
+    """Named arrays as a plain .npz (readable by `np.load` alone), written atomically."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(x) for name, x in arrays.items()})
+    write_atomic(path, buffer.getvalue())
+
+
 def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], meta: dict | None = None) -> None:
     """Save named numpy arrays and a JSON-able `meta` dict to one .npz file, atomically."""
-    out = {name: np.asarray(x) for name, x in arrays.items()}
-    out["__meta__"] = np.frombuffer(json.dumps(meta or {}).encode(), dtype=np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **out)
-    write_atomic(path, buffer.getvalue())
+    meta_bytes = np.frombuffer(json.dumps(meta or {}).encode(), dtype=np.uint8)
+    save_npz(path, {**arrays, "__meta__": meta_bytes})
 
 
 def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:

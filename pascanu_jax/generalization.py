@@ -25,7 +25,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from pascanu_jax.checkpoint import save_arrays
+from pascanu_jax.checkpoint import save_npz
 from pascanu_jax.engine import DIAGNOSTICS, EngineConfig, RunSpec, misclassified_fraction
 from pascanu_jax.figures import save_figure
 from pascanu_jax.files import read_json, write_atomic, write_json
@@ -109,7 +109,7 @@ def run_generalization(
         record["models"] = {}
         for seed, params in enumerate(result.params):
             name = f"model-seed{seed}.npz"
-            save_arrays(os.path.join(out, name), {k: np.asarray(v) for k, v in params.items()})
+            save_npz(os.path.join(out, name), params)
             record["models"][str(seed)] = name
         write_atomic(os.path.join(out, "diagnostics.csv"), diagnostics_csv(result.diagnostics))
         plot_learning_curves(result.diagnostics, cfg, os.path.join(out, "learning_curves.png"))

@@ -28,15 +28,14 @@ GOLDEN = pathlib.Path(__file__).parent / "golden" / "engine.json"
 TASK = pj.get_task("temporal_order")
 FIXED = engine.EngineConfig(
     TASK,
-    (20, 21),
-    n_hidden=16,
-    max_updates=300,
+    (10, 11),
+    max_updates=600,
     eval_every=100,
     periods_per_call=2,
     screen_size=100,
     confirm_size=500,
 )
-RANGE = dataclasses.replace(FIXED, lengths=(20, 40), length_buckets=4)
+RANGE = dataclasses.replace(FIXED, lengths=(10, 30), max_updates=300, length_buckets=4)
 CASES = {
     "fixed": (FIXED, [engine.RunSpec(i, m, 0) for i in pj.SCHEMES for m in pj.METHODS]),
     "range": (

@@ -6,6 +6,8 @@ import json
 import os
 import pathlib
 
+import jax
+import numpy as np
 import pytest
 
 from pascanu_jax.sweep import DIAGNOSTIC_FIELDS, RESULT_FIELDS, run_sweep
@@ -48,7 +50,11 @@ def _strip(results):
 
 
 def test_sweep_writes_results_diagnostics_and_figure(sweep_out):
-    results = json.loads((sweep_out / "results.json").read_text())
+    record = json.loads((sweep_out / "results.json").read_text())
+    for key in ("commit", "dirty", "jax", "jaxlib", "device", "written"):
+        assert key in record["provenance"]
+    assert record["settings"]["max_updates"] == 1200
+    results = record["runs"]
     assert len(results) == 2 * 2 * 2  # lengths x inits x methods x 1 seed
     for r in results:
         assert set(RESULT_FIELDS) <= set(r)
@@ -88,9 +94,9 @@ def test_interrupted_sweep_resumes_to_the_same_results(sweep_out, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_sweep(cfg, str(tmp_path), interrupt)
     assert (tmp_path / "ckpt-L11.npz").exists()
-    assert len(json.loads((tmp_path / "results.json").read_text())) == 4  # length 10 only
+    assert len(json.loads((tmp_path / "results.json").read_text())["runs"]) == 4  # length 10
     resumed = run_sweep(cfg, str(tmp_path))
-    expected = json.loads((sweep_out / "results.json").read_text())
+    expected = json.loads((sweep_out / "results.json").read_text())["runs"]
     assert _strip(resumed) == _strip(expected)
     assert (tmp_path / "diagnostics.csv").read_text() == (sweep_out / "diagnostics.csv").read_text()
     # A re-run of a finished sweep trains nothing and keeps the results.
@@ -107,6 +113,10 @@ def test_interrupted_sweep_resumes_to_the_same_results(sweep_out, tmp_path):
         (["--methods", "MSGD,Adam"], "--methods: unknown ['Adam']"),
         (["--seeds", "0"], "--seeds must be >= 1"),
         (["--max-updates", "250"], "multiple of the evaluation interval"),
+        (["--max-updates", "0"], "--max-updates must be >= 1"),
+        (["--eval-every", "-5"], "--eval-every must be >= 1"),
+        (["--lengths", ""], "--lengths"),
+        (["--lengths", "10,10"], "distinct lengths"),
         (["--preset", "huge"], "invalid choice: 'huge'"),
     ],
 )
@@ -145,6 +155,12 @@ def test_generalize_end_to_end_and_resume(tmp_path, capsys):
     assert gen.main(args) == 0
     record = json.loads((tmp_path / "generalization.json").read_text())
     assert record["settings"]["train_lengths"] == [10, 20]
+    assert record["provenance"]["jax"] == jax.__version__
+    with np.load(tmp_path / record["models"]["0"]) as model:
+        assert sorted(model.files) == ["W_in", "W_out", "W_rec", "b", "b_out"]
+        assert model["W_rec"].shape == (50, 50)
+    assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
+    assert (tmp_path / "diagnostics.csv").read_text().startswith("seed,updates,loss")
     run = record["training"][0]
     assert run["updates"] == 600 or run["solved"]
     tests = {t["length"]: t["error"] for t in record["tests"]}
