@@ -90,7 +90,7 @@ def bench_engine(method: str, T: int, runs: int, updates: int, repeats: int) -> 
     const, state = to_devices(const, mesh), to_devices(state, mesh)
     jax.clear_caches()  # time a real compile, not an in-memory cache hit
     start = time.perf_counter()
-    call = engine.train_call.lower(cfg, const, state).compile()
+    call = engine.train_call.lower(cfg, const, state, mesh=mesh).compile()
     compile_s = time.perf_counter() - start
     state = jax.block_until_ready(call(const, state))[0]  # warm-up
     best = np.inf

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh, PartitionSpec
 
 from pascanu_jax.clipping import NONFINITE_MODES
 from pascanu_jax.methods import (
@@ -43,6 +44,7 @@ from pascanu_jax.methods import (
 )
 from pascanu_jax.regularizer import DEFAULT_BOUND, loss_and_grads
 from pascanu_jax.rnn import rnn_states
+from pascanu_jax.sharding import RUN_AXIS
 from pascanu_jax.tasks import Task
 
 Array = jax.Array
@@ -343,13 +345,23 @@ def _period(cfg: EngineConfig, const: RunConstants, state: TrainState):
     return state, diag
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def train_call(cfg: EngineConfig, const: RunConstants, state: TrainState):
+@functools.partial(jax.jit, static_argnums=0, static_argnames="mesh")
+def train_call(cfg: EngineConfig, const: RunConstants, state: TrainState, mesh: Mesh | None = None):
     """Up to cfg.periods_per_call periods for all runs; stops early when none is active.
 
+    mesh: the 1-D mesh the run axis is sharded over (`sharding.run_mesh`). Each device
+      then trains its own runs with no communication (`shard_map`): in particular each
+      picks the length bucket of its own runs. None: one program over all runs.
     Returns (state, diagnostics with leading axes (periods_per_call, R), periods run).
     """
     period = functools.partial(_period, cfg)
+    if mesh is not None:
+        runs = PartitionSpec(RUN_AXIS)
+        # check_vma=False: every value inside is per device; the internal scans start from
+        # constants that the checker would otherwise ask to be cast to "varying".
+        period = jax.shard_map(
+            period, mesh=mesh, in_specs=(runs, runs), out_specs=runs, check_vma=False
+        )
     empty = jax.eval_shape(period, const, state)[1]
     buffers = jax.tree.map(lambda s: jnp.zeros((cfg.periods_per_call, *s.shape), s.dtype), empty)
 

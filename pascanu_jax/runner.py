@@ -139,7 +139,7 @@ def train(
     start = time.perf_counter()
     compiled = confirm = screen = None
     if not host["finished"].all():  # a finished checkpoint needs no compile
-        compiled = train_call.lower(cfg, const, state).compile()
+        compiled = train_call.lower(cfg, const, state, mesh=mesh).compile()
         one_run = jax.tree.map(lambda x: x[0], state_np.params)
         confirm = misclassified_fraction.lower(
             cfg.task, cfg.lengths, one_run, const_np.is_tanh[0], confirm_keys[0], cfg.confirm_size
