@@ -23,7 +23,7 @@ import numpy as np
 import optax
 
 NONFINITE_MODES = ("skip", "shrink")
-# The authors' guard also fires on finite norms above this (PROTOCOL.md).
+# The authors' guard also fires on finite norms above this (docs/protocol.md).
 AUTHORS_BLOWUP_NORM = 1e10
 
 
@@ -103,7 +103,7 @@ def clip_by_pascanu_norm(
         thresholds. `jnp.inf` disables clipping (plain MSGD).
       nonfinite: what to do when the norm is NaN or Inf.
         "skip" (default): the update is zero, so SGD leaves the parameters unchanged.
-        "shrink": the authors' rule (their code, PROTOCOL.md): when the norm is NaN, Inf or
+        "shrink": the authors' rule (their code; docs/protocol.md): when the norm is NaN, Inf or
         > 1e10, the update becomes `shrink_factor * params` for the leaves selected by
         `shrink_mask` (W_rec by default) and 0 elsewhere; under SGD with rate lr this
         multiplies W_rec by (1 - lr * shrink_factor). Needs `params` in `update`.

@@ -7,7 +7,7 @@ All weights are zero-mean normal with the standard deviation below; b = b_out = 
     basic_tanh   tanh     0.1    0.1                                     0.1
     smart_tanh   tanh     0.01   0.01, 15 non-zeros per row, rho = 0.95  0.01
 
-"smart_tanh" follows the authors' code (PROTOCOL.md): W_rec is drawn dense, then in every
+"smart_tanh" follows the authors' code (docs/protocol.md): W_rec is drawn dense, then in every
 row all but 15 randomly chosen entries are set to 0, then the matrix is rescaled so that its
 spectral radius rho(W_rec) = max |eigenvalue| is exactly 0.95. (In the row-vector form
 h @ W_rec a row holds a unit's outgoing weights; the paper's text speaks of 15 incoming

@@ -1,6 +1,6 @@
 """Task heads: the loss E that is trained and the per-sequence error that decides success.
 
-Three heads cover the pathological problems (PROTOCOL.md, "Losses and errors"):
+Three heads cover the pathological problems (docs/protocol.md, "Task heads"):
 
     last_softmax  E = mean_b CE(softmax(h_last W_out + b_out), y_b)
                   misclassified: argmax at the last step != y_b

@@ -8,7 +8,7 @@ With states h_k (k = 1..T) and d_k = dE/dh_k, the total derivative that BPTT com
 
 a_k W_rec^T = d_k dh_k/dh_{k-1} is the error carried one step back, so Omega asks every
 step of the backward pass to preserve the norm of the error in its own direction. The norms
-are squared as in eq. (10) and the authors' code (PROTOCOL.md). Pairs with a vanishing
+are squared as in eq. (10) and the authors' code (docs/protocol.md). Pairs with a vanishing
 |d_k|^2 (below `bound`) are left out; Omega is 0 when no pair is left.
 
 Only the "immediate" derivative d+Omega/dW_rec is used: h_k and d_k are held constant

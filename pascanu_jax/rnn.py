@@ -1,6 +1,6 @@
 """The recurrent network of the paper, as a `lax.scan`.
 
-Row-vector form used for training (as the authors' code; PROTOCOL.md "Model"):
+Row-vector form used for training (as the authors' code; docs/protocol.md, "Model"):
 
     h_t = act(h_{t-1} @ W_rec + u_t @ W_in + b),    h_0 = 0,    y_t = h_t @ W_out + b_out.
 

@@ -1,5 +1,5 @@
 """The pathological problems of Hochreiter & Schmidhuber (1997) as used by Pascanu et al.
-(2013, §4.1), with the exact layouts of PROTOCOL.md (L = requested length, positions
+(2013, §4.1), with the exact layouts of docs/protocol.md (L = requested length, positions
 0-based, ranges half-open, w = floor(L / 10)):
 
 temporal_order      6 symbols one-hot (A=0, B=1, distractors 2..5). Random distractors,

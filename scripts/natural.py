@@ -23,6 +23,7 @@ import time
 from pascanu_jax import natural
 from pascanu_jax.figures import save_figure
 from pascanu_jax.files import write_json
+from pascanu_jax.provenance import provenance
 
 SETTINGS = ("dataset", "data", "steps_ahead", "config", "max_pieces")
 
@@ -161,6 +162,7 @@ def plot(record: dict, path: pathlib.Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    provenance()  # reads the checkout's state now, before anything changes it
     results_path = args.out / "results.json"
     settings = {
         "dataset": args.dataset,
@@ -227,6 +229,7 @@ def main(argv: list[str] | None = None) -> dict:
             for m, v in natural.PAPER_TABLE1.get(problem.paper_key or "", {}).items()
         },
         "seconds_this_call": time.perf_counter() - start,
+        "provenance": provenance(wall_s=time.perf_counter() - start),
     }
     write_json(results_path, record)
     plot(record, args.out / "learning_curves.png")

@@ -1,4 +1,4 @@
-"""The three initialisations against PROTOCOL.md: standard deviations, sparsity, rho."""
+"""The three initialisations against docs/protocol.md: standard deviations, sparsity, rho."""
 
 import jax
 import numpy as np

@@ -1,4 +1,4 @@
-"""Task layouts decoded with numpy and checked against PROTOCOL.md, sequence by sequence."""
+"""Task layouts decoded with numpy and checked against docs/protocol.md, sequence by sequence."""
 
 import jax
 import jax.numpy as jnp
