@@ -79,6 +79,8 @@ class EngineConfig:
       schedule shared by all runs, and trains on a batch padded to the longest length of
       its bucket (see `length_buckets`), so there is no recompile per length.
     success: a run is solved when its misclassified fraction is < success (paper: 1%).
+    stop_on_success: False: no run stops at a passed screen; every run trains to
+      max_updates and is checked once there (to train on after a first success).
     nonfinite: clip_by_pascanu_norm's guard rule; "shrink" is the authors'. Methods without
       the guard (plain MSGD) apply a non-finite gradient and the run ends as a failure.
     length_buckets: a range is cut into this many buckets of lengths, each one compiled
@@ -95,6 +97,7 @@ class EngineConfig:
     screen_size: int = 250
     confirm_size: int = 10_000
     success: float = 0.01
+    stop_on_success: bool = True
     nonfinite: str = "shrink"
     bound: float = DEFAULT_BOUND
     periods_per_call: int = 10
@@ -317,6 +320,8 @@ def _period(cfg: EngineConfig, const: RunConstants, state: TrainState):
     )
     errors = jax.vmap(lambda c, p, k: screen(cfg, c, p, k))(const, params, n)
     passed = on & (errors < cfg.success * cfg.screen_size)
+    if not cfg.stop_on_success:
+        passed = jnp.zeros_like(passed)
     # A run whose parameters are no longer finite (plain MSGD after a blow-up) has failed.
     ruined = ~jax.vmap(_all_finite)(params)
     after = clip_state(opt_state)

@@ -39,6 +39,8 @@ PAPER_TEST_LENGTHS = (50, 100, 150, 200, 250, 500, 1000, 2000, 3000, 5000)
 # Test keys are fold_in(seed, TEST_KEY_OFFSET + length): `run_keys(seed, length)` folds in
 # the bare length, so a test at the training length lo would otherwise reuse its keys.
 TEST_KEY_OFFSET = 1_000_003
+# Training on after success draws its data as seed TRAIN_ON_SEED_OFFSET + seed.
+TRAIN_ON_SEED_OFFSET = 500_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,12 +116,74 @@ def run_generalization(
         write_atomic(os.path.join(out, "diagnostics.csv"), diagnostics_csv(result.diagnostics))
         plot_learning_curves(result.diagnostics, cfg, os.path.join(out, "learning_curves.png"))
     record["provenance"] = provenance(train_wall_s=result.wall_s)
+    _test_all(cfg, result.params, record["tests"], lambda: write_json(path, record), progress)
+    write_json(path, record)
+    plot_generalization(record, os.path.join(out, "generalization.png"))
+    return record
+
+
+def train_on(
+    cfg: GeneralizationConfig,
+    out: str,
+    updates: int,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict:
+    """Train every model of a finished `run_generalization` folder `updates` updates more
+    (no stop at success; fresh data), then test it again at every test length.
+
+    Adds record["train_on"][str(updates)] = {"training", "tests", "models"} to
+    generalization.json; resumable like the first stage (checkpoint train-on-<N>.npz).
+    """
+    if not isinstance(updates, int) or updates < 1 or updates % cfg.eval_every:
+        raise ValueError(
+            f"train_on updates must be a positive multiple of eval_every ({cfg.eval_every}), "
+            f"got {updates!r}"
+        )
+    record = run_generalization(cfg, out, progress)
+    path = os.path.join(out, "generalization.json")
+    start = [_load_model(os.path.join(out, record["models"][str(s)])) for s in range(cfg.seeds)]
+    engine = EngineConfig(
+        cfg.task,
+        cfg.train_lengths,
+        max_updates=updates,
+        eval_every=cfg.eval_every,
+        periods_per_call=cfg.periods_per_call,
+        success=cfg.success,
+        stop_on_success=False,
+    )
+    # Seeds offset by TRAIN_ON_SEED_OFFSET: data the first stage never drew.
+    runs = [RunSpec(cfg.init, cfg.run_method(), TRAIN_ON_SEED_OFFSET + s) for s in range(cfg.seeds)]
+    report = None if progress is None else (lambda d, t: progress("train", d, t))
+    ckpt = os.path.join(out, f"train-on-{updates}.npz")
+    result = train(
+        engine, runs, checkpoint=ckpt, progress=report, measure_eval=False, start_params=start
+    )
+    stage = record.setdefault("train_on", {}).setdefault(str(updates), {})
+    if "models" not in stage:
+        stage["training"] = [{**r, "seed": s} for s, r in enumerate(result.runs)]
+        stage["tests"], stage["models"] = [], {}
+        for seed, params in enumerate(result.params):
+            name = f"model-seed{seed}-on{updates}.npz"
+            save_npz(os.path.join(out, name), params)
+            stage["models"][str(seed)] = name
+    _test_all(cfg, result.params, stage["tests"], lambda: write_json(path, record), progress)
+    write_json(path, record)
+    return record
+
+
+def _load_model(path: str) -> dict:
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _test_all(cfg, params: list, tests: list, save: Callable[[], None], progress) -> None:
+    """Append {seed, length, error} to `tests` for every pair not yet in it, saving each."""
     is_tanh = np.bool_(get_scheme(cfg.init).activation == "tanh")
     todo = [
         (s, L)
         for s in range(cfg.seeds)
         for L in cfg.test_lengths
-        if not any(t["seed"] == s and t["length"] == L for t in record["tests"])
+        if not any(t["seed"] == s and t["length"] == L for t in tests)
     ]
     for i, (seed, length) in enumerate(todo):
         if progress is not None:
@@ -127,16 +191,13 @@ def run_generalization(
         key = jax.random.fold_in(jax.random.PRNGKey(seed), TEST_KEY_OFFSET + length)
         error = float(
             misclassified_fraction(
-                cfg.task, (length, length + 1), result.params[seed], is_tanh, key, cfg.test_size
+                cfg.task, (length, length + 1), params[seed], is_tanh, key, cfg.test_size
             )
         )
-        record["tests"].append({"seed": seed, "length": length, "error": error})
-        write_json(path, record)
+        tests.append({"seed": seed, "length": length, "error": error})
+        save()
     if progress is not None:
         progress("test", len(todo), len(todo))
-    write_json(path, record)
-    plot_generalization(record, os.path.join(out, "generalization.png"))
-    return record
 
 
 def diagnostics_csv(rows: list[dict]) -> str:
@@ -206,7 +267,8 @@ def plot_generalization(record: dict, path: str) -> None:
 
 
 def table(record: dict) -> str:
-    """A text table: test length against each seed's misclassified percentage."""
+    """A text table: test length against each seed's misclassified percentage (of a
+    record, or of one of its record["train_on"] stages)."""
     seeds = sorted({t["seed"] for t in record["tests"]})
     lengths = sorted({t["length"] for t in record["tests"]})
     err = {(t["seed"], t["length"]): t["error"] for t in record["tests"]}

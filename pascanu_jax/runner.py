@@ -62,13 +62,25 @@ def initial_params(cfg: EngineConfig, spec: RunSpec) -> dict:
     return init_rnn(key, get_scheme(spec.init), cfg.task.n_in, cfg.n_hidden, cfg.task.n_out)
 
 
-def initial_state(cfg: EngineConfig, runs: Sequence[RunSpec], n_total: int):
-    """Host (numpy) constants, state and confirm keys, padded to n_total runs."""
+def initial_state(
+    cfg: EngineConfig,
+    runs: Sequence[RunSpec],
+    n_total: int,
+    start_params: Sequence[dict] | None = None,
+):
+    """Host (numpy) constants, state and confirm keys, padded to n_total runs. Parameters
+    come from `start_params` (one dict per run) when given, else from `initial_params`."""
     consts, states, confirm = [], [], []
-    for spec in runs:
+    if start_params is not None and len(start_params) != len(runs):
+        raise ValueError(f"start_params: {len(start_params)} parameter sets for {len(runs)} runs")
+    for i, spec in enumerate(runs):
         scheme, method = get_scheme(spec.init), get_method(spec.method)
         keys = run_keys(spec.seed, cfg.lengths[0])
-        params = initial_params(cfg, spec)
+        params = (
+            initial_params(cfg, spec)
+            if start_params is None
+            else {k: np.asarray(v, np.float32) for k, v in start_params[i].items()}
+        )
         opt_state = sgd_with_clipping(1.0).init(params)
         consts.append(
             RunConstants(
@@ -98,6 +110,7 @@ def train(
     progress: Callable[[int, int], None] | None = None,
     mesh=None,
     measure_eval: bool = True,
+    start_params: Sequence[dict] | None = None,
 ) -> EngineResult:
     """Train `runs` to success or the budget, all in parallel; see the module docstring.
 
@@ -105,12 +118,13 @@ def train(
       resumes from it and ends exactly as an uninterrupted run would.
     progress: called with (updates done, updates in the budget) after every call.
     mesh: a 1-D device mesh for the run axis (default: all devices).
+    start_params: each run's starting parameters (default: drawn from its seed).
     """
     if not runs:
         raise ValueError("no runs to train")
     mesh = mesh or run_mesh()
     n_real, n_total = len(runs), padded_runs(len(runs), mesh)
-    const_np, state_np, confirm_keys = initial_state(cfg, runs, n_total)
+    const_np, state_np, confirm_keys = initial_state(cfg, runs, n_total, start_params)
     host = {
         "finished": np.arange(n_total) >= n_real,
         "solved": np.zeros(n_total, bool),

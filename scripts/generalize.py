@@ -21,6 +21,7 @@ from pascanu_jax.generalization import (
     GeneralizationConfig,
     run_generalization,
     table,
+    train_on,
 )
 from pascanu_jax.sharding import one_device_per_core
 
@@ -45,6 +46,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
         "--alpha", type=float, help="regularisation weight (default: the method's; paper 4)"
     )
     p.add_argument("--seeds", type=int, default=1)
+    p.add_argument(
+        "--train-on",
+        type=int,
+        help="then train each model this many updates more (no stop at success) and test again",
+    )
     p.add_argument("--max-updates", type=int)
     p.add_argument("--eval-every", type=int)
     p.add_argument("--test-size", type=int, default=10_000, help="sequences per test length")
@@ -84,6 +90,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
             p.error(f"{flag} must be >= 1, got {value}")
     if budget % every:
         p.error(f"--max-updates ({budget}) must be a multiple of --eval-every ({every})")
+    if args.train_on is not None and (args.train_on < 1 or args.train_on % every):
+        p.error(f"--train-on must be a positive multiple of --eval-every ({every})")
     if args.alpha is not None and not args.alpha >= 0:
         p.error(f"--alpha must be >= 0, got {args.alpha}")
     cfg = GeneralizationConfig(
@@ -120,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
             "train": bar.add_task("training (run-updates)", total=1),
             "test": bar.add_task("testing (lengths)", total=1),
         }
-        record = run_generalization(
-            cfg, args.out, lambda stage, d, t: bar.update(jobs[stage], completed=d, total=t)
-        )
+        report = lambda stage, d, t: bar.update(jobs[stage], completed=d, total=t)  # noqa: E731
+        if args.train_on is None:
+            record = run_generalization(cfg, args.out, report)
+        else:
+            record = train_on(cfg, args.out, args.train_on, report)
     for run in record["training"]:
         state = (
             f"solved after {run['updates']:,} updates"
@@ -131,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"seed {run['seed']}: {state} (error {100 * run['error']:.2f}% on [{lo}, {hi}))")
     print("\nmisclassified at each test length:\n" + table(record))
+    if args.train_on is not None:
+        stage = record["train_on"][str(args.train_on)]
+        print(f"\nafter {args.train_on:,} updates more:\n" + table(stage))
     print(f"\nwall time {time.perf_counter() - start:.0f} s; outputs in {args.out}")
     return 0
 
