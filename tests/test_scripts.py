@@ -161,6 +161,12 @@ def test_generalize_end_to_end_and_resume(tmp_path, capsys):
         assert model["W_rec"].shape == (50, 50)
     assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
     assert (tmp_path / "diagnostics.csv").read_text().startswith("seed,updates,loss")
+    # Training on after success: 200 updates more, tested on the same test sequences.
+    assert gen.main([*args, "--train-on", "200"]) == 0
+    stage = json.loads((tmp_path / "generalization.json").read_text())["train_on"]["200"]
+    assert [r["updates"] for r in stage["training"]] == [200]
+    assert sorted(t["length"] for t in stage["tests"]) == [10, 15, 40]
+    assert (tmp_path / stage["models"]["0"]).exists()
     run = record["training"][0]
     assert run["updates"] == 600 or run["solved"]
     tests = {t["length"]: t["error"] for t in record["tests"]}
@@ -172,8 +178,29 @@ def test_generalize_end_to_end_and_resume(tmp_path, capsys):
     # Re-running evaluates nothing new and trains nothing: the record is unchanged.
     mtime = os.path.getmtime(tmp_path / "train-state.npz")
     assert gen.main(args) == 0
-    assert json.loads((tmp_path / "generalization.json").read_text()) == record
+    assert json.loads((tmp_path / "generalization.json").read_text())["tests"] == record["tests"]
     assert os.path.getmtime(tmp_path / "train-state.npz") == mtime
     with pytest.raises(SystemExit):
         gen.parse_args(["--train-lengths", "20,10"])
     assert gen.parse_args(["--success", "0.05"])[1].success == 0.05
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 5), (2, 5), (5, 5), (7, 20), (1, 1)])
+def test_wilson_interval_solves_the_score_equation(k, n):
+    """The bounds are the p with |k/n - p| = z sqrt(p (1 - p) / n), found by bisection."""
+    from pascanu_jax.sweep import wilson_interval
+
+    z, phat = 1.96, k / n
+    gap = lambda p: abs(phat - p) - z * np.sqrt(p * (1 - p) / n)  # noqa: E731
+
+    def root(a, b):  # gap(a) and gap(b) of opposite signs
+        for _ in range(100):
+            m = (a + b) / 2
+            a, b = (m, b) if np.sign(gap(m)) == np.sign(gap(a)) else (a, m)
+        return (a + b) / 2
+
+    lo = 0.0 if k == 0 else root(0.0, phat - 1e-12)
+    hi = 1.0 if k == n else root(phat + 1e-12, 1.0)
+    np.testing.assert_allclose(wilson_interval(k, n), (lo, hi), atol=1e-9)
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(n + 1, n)
