@@ -167,6 +167,12 @@ def test_generalize_end_to_end_and_resume(tmp_path, capsys):
     assert [r["updates"] for r in stage["training"]] == [200]
     assert sorted(t["length"] for t in stage["tests"]) == [10, 15, 40]
     assert (tmp_path / stage["models"]["0"]).exists()
+    report = load("report")
+    assert report.main(["generalization", str(tmp_path / "generalization.json")]) == 0
+    assert report.main(["tasks", str(tmp_path.parent)]) == 0
+    printed = capsys.readouterr().out
+    assert "after 200 updates more" in printed and "| temporal_order | " in printed
+    assert "misclassified at each test length" in printed
     run = record["training"][0]
     assert run["updates"] == 600 or run["solved"]
     tests = {t["length"]: t["error"] for t in record["tests"]}
@@ -174,7 +180,6 @@ def test_generalize_end_to_end_and_resume(tmp_path, capsys):
     if run["solved"]:  # inside the training range the model must do as its check said
         assert tests[10] < 0.05 and tests[15] < 0.05
     assert (tmp_path / "generalization.png").stat().st_size > 10_000
-    assert "misclassified at each test length" in capsys.readouterr().out
     # Re-running evaluates nothing new and trains nothing: the record is unchanged.
     mtime = os.path.getmtime(tmp_path / "train-state.npz")
     assert gen.main(args) == 0
@@ -204,3 +209,11 @@ def test_wilson_interval_solves_the_score_equation(k, n):
     np.testing.assert_allclose(wilson_interval(k, n), (lo, hi), atol=1e-9)
     with pytest.raises(ValueError, match="successes"):
         wilson_interval(n + 1, n)
+
+
+def test_report_prints_the_fig7_table_with_intervals(sweep_out, capsys):
+    assert load("report").main(["fig7", str(sweep_out / "results.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "| sigmoid | MSGD | 0/1 [0, 79] | 0/1 [0, 79] |" in printed
+    with pytest.raises(SystemExit):
+        load("report").main(["fig7", str(sweep_out / "missing.json")])
