@@ -3,7 +3,7 @@
     python benchmarks/throughput.py --impl all --json benchmarks/results/<device>.json
     python benchmarks/throughput.py --quick                      # a few seconds, for tests
 
-Workload (the paper's temporal order, PROTOCOL.md): B = 20 sequences, H = 50 tanh units
+Workload (the paper's temporal order, docs/protocol.md): B = 20 sequences, H = 50 tanh units
 (basic_tanh), threshold 1, T in {50, 200}, methods MSGD-C and MSGD-CR, R in {1, 15, 45}.
 
 Implementations, measured in the same process on the same workload:

@@ -3,7 +3,7 @@
 MSGD-C: `torch.nn.RNN` (tanh) + a linear read-out of the last state, cross-entropy,
 `torch.nn.utils.clip_grad_norm_`, `torch.optim.SGD`.
 MSGD-CR: the same network as an explicit step loop, `retain_grad()` on every state so
-that one `backward()` gives dE/dh_k, then Omega (PROTOCOL.md, eq. 9 with squared norms)
+that one `backward()` gives dE/dh_k, then Omega (docs/protocol.md: eq. 9, squared norms)
 built from the detached h_k and d_k and differentiated by autograd w.r.t. W_rec only,
 added with weight alpha, then clipping and SGD.
 

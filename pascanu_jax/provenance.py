@@ -16,6 +16,9 @@ from typing import Any
 import jax
 import jaxlib
 
+# Relative to the repository root: what `git_state` calls the code.
+CODE_PATHS = (":/pascanu_jax", ":/scripts", ":/benchmarks", ":/pyproject.toml")
+
 
 def device_name() -> str:
     """The devices the runs shard over, e.g. 'cpu x2' or 'NVIDIA H100 80GB HBM3 x8'."""
@@ -36,8 +39,10 @@ def _cpu_model() -> str:
 
 @functools.cache
 def git_state(path: str | None = None) -> dict[str, Any]:
-    """{"commit": hash or None, "dirty": tracked files differ from it} of the checkout that
-    holds `path` (default: this package). None outside a git checkout.
+    """{"commit": hash or None, "dirty": the code differs from it} of the checkout that
+    holds `path` (default: this package). None outside a git checkout. "The code" is what
+    can change a number: the package, the scripts, the benchmarks and pyproject.toml (an
+    edited README does not make a result dirty).
 
     Read once per process (cached): the code that runs is the code that was loaded, even if
     the checkout changes while a long run goes on. Experiments call `provenance()` first.
@@ -54,7 +59,9 @@ def git_state(path: str | None = None) -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    status = (
+        git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS) if commit else None
+    )
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
