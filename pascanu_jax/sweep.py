@@ -84,11 +84,11 @@ PRESETS = MappingProxyType(
             1_000,
             50,
         ),
-        # The paper's lengths at a budget a 2-core CPU finishes in hours (about 3 h for all
+        # The paper's lengths at a budget a 2-core CPU finishes in hours (about 2 h for all
         # five lengths); the paper's 5M updates need an accelerator.
         "cpu": Preset(
             (50, 100, 150, 200, 250),
-            50_000,
+            30_000,
             500,
             10,
         ),

@@ -1,7 +1,7 @@
 """Reproduce Fig. 7 of Pascanu et al. (2013): rate of success against sequence length.
 
     python scripts/sweep_lengths.py                      # quick preset, temporal order
-    python scripts/sweep_lengths.py --preset cpu         # the paper's lengths, 50,000 updates
+    python scripts/sweep_lengths.py --preset cpu         # the paper's lengths, 30,000 updates
     python scripts/sweep_lengths.py --preset paper       # the full protocol (accelerator)
     python scripts/sweep_lengths.py --task addition --lengths 10,20 --seeds 2 --out runs/add
 
