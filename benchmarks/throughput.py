@@ -6,15 +6,26 @@
 Workload (the paper's temporal order, docs/protocol.md): B = 20 sequences, H = 50 tanh units
 (basic_tanh), threshold 1, T in {50, 200}, methods MSGD-C and MSGD-CR, R in {1, 15, 45}.
 
-Implementations, measured in the same process on the same workload:
+Implementations, measured on the same workload:
   pascanu_jax  the engine: R runs vmapped in one compiled program, many updates per call,
                data drawn on the device, runs sharded over every local device (on a CPU,
                one XLA device per core: --cpu-devices).
   jax_naive    one jitted update (`pj.loss_and_grads` + optax) per Python call, one run at a
                time: what the README's usage example gives when looped in Python.
-  torch        PyTorch as a PyTorch user writes it (benchmarks/torch_peer.py), one run at
-               a time; CPU build here, CUDA where present. It runs in a child process,
-               first, so that neither library's threads slow the other.
+  torch        PyTorch as a PyTorch user writes it (benchmarks/torch_peer.py): nn.RNN and
+               autograd (MSGD-C), an explicit step loop with retain_grad (MSGD-CR), one
+               run at a time; CPU build here, CUDA where present.
+  torch_batched  the strongest PyTorch peer we could write (torch_peer.BatchedPeer): the R
+               runs' weights stacked on a leading axis, one bmm a step each way, BPTT and
+               Omega's value and immediate gradient written out by hand (no autograd), the
+               weight gradients as one GEMM over all steps, per-run clipping and SGD as
+               two ops on one flat parameter buffer, preallocated buffers, inference mode.
+               Its throughput grows with R, so it is measured for every R.
+  Both PyTorch peers run in child processes of their own, first, so that neither
+  library's threads slow the other. --torch-threads sets their intra-op threads (default
+  PyTorch's, one per core): with other work on the cores, the per-op thread barriers of
+  two threads slowed the peers 5x (torch) and over 100x (torch_batched) against one
+  thread (T = 50, 2 cores under a load of 2).
 
 Reported per row: run-updates per second (updates x runs / second), the speed-up over
 each peer, the compile time, and the achieved FLOP/s against the measured matmul peak.
@@ -134,16 +145,26 @@ def bench_jax_naive(method: str, T: int, runs: int, updates: int) -> dict:
     return {"run_updates_per_s": runs * updates / total, "compile_s": compile_s}
 
 
-def bench_torch(method: str, T: int, runs: int, updates: int) -> dict:
-    """PyTorch (`torch_peer.py`), in a child process of its own (see `main`)."""
+def bench_torch(
+    method: str,
+    T: int,
+    runs: int,
+    updates: int,
+    batched: bool = False,
+    threads: int | None = None,
+) -> dict:
+    """PyTorch (`torch_peer.py`; `batched`: its BatchedPeer), in a child process of its
+    own (see `main`)."""
     peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_peer.py")
     args = [sys.executable, peer, method, str(T), str(runs), str(updates)]
+    args += ["--batched"] * batched + ([] if threads is None else ["--threads", str(threads)])
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     return {**json.loads(out.strip().splitlines()[-1]), "compile_s": 0.0}
 
 
 def _updates(T: int, quick: bool) -> tuple[int, int]:
-    """Updates per timed engine call and per timed peer run: about a second of work each."""
+    """Updates per timed engine call (and batched PyTorch run) and per timed one-run peer
+    run: about a second of work each."""
     return (5, 3) if quick else (max(20, 20_000 // T), max(10, 4_000 // T))
 
 
@@ -164,13 +185,18 @@ def _cpu_model() -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--impl", choices=["pascanu_jax", "torch", "jax_naive", "all"], default="all")
+    p.add_argument(
+        "--impl",
+        choices=["pascanu_jax", "torch", "torch_batched", "jax_naive", "all"],
+        default="all",
+    )
     p.add_argument("--method", choices=["MSGD-C", "MSGD-CR", "both"], default="both")
     p.add_argument("--length", type=int, nargs="+", default=[50, 200])
     p.add_argument("--runs", type=int, nargs="+", default=[1, 15, 45])
     p.add_argument("--json", help="write the results here (JSON)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: seconds, for tests")
     p.add_argument("--cpu-devices", type=int, help="XLA devices on a CPU (default: cores)")
+    p.add_argument("--torch-threads", type=int, help="PyTorch peers' threads (default: cores)")
     args = p.parse_args(argv)
     for T in args.length:
         if TASK.min_length > T:
@@ -179,7 +205,8 @@ def main(argv: list[str] | None = None) -> dict:
         p.error(f"--runs must be >= 1, got {args.runs}")
     one_device_per_core(args.cpu_devices)  # before JAX's first computation
     methods = ["MSGD-C", "MSGD-CR"] if args.method == "both" else [args.method]
-    impls = ["pascanu_jax", "jax_naive", "torch"] if args.impl == "all" else [args.impl]
+    all_impls = ["pascanu_jax", "jax_naive", "torch", "torch_batched"]
+    impls = all_impls if args.impl == "all" else [args.impl]
     if args.quick:
         lengths, runs_list = [min(args.length)], [min(args.runs)]
     else:
@@ -188,12 +215,22 @@ def main(argv: list[str] | None = None) -> dict:
     # The peers first, before the engine. PyTorch runs in a child process: XLA's CPU thread
     # pools slowed the PyTorch loop by up to 2.7x when it ran after them in one process, and
     # PyTorch's threads slowed the engine by ~20% (T = 200, 15 runs) when it ran before.
-    peers = {
-        (impl, T, method): fn(method, T, 1 if args.quick else 2, peer_n)
-        for impl, fn in (("torch", bench_torch), ("jax_naive", bench_jax_naive))
-        if impl in impls
-        for T, method, _, peer_n in sizes
-    }
+    # The one-run peers are measured once per (T, method), the batched peer for every R.
+    threads = args.torch_threads
+    peers = {}
+    for impl in [i for i in ("torch", "torch_batched", "jax_naive") if i in impls]:
+        for T, method, engine_n, peer_n in sizes:
+            if impl == "torch_batched":
+                for R in runs_list:
+                    peers[impl, T, method, R] = bench_torch(
+                        method, T, R, engine_n, batched=True, threads=threads
+                    )
+            elif impl == "torch":
+                peers[impl, T, method] = bench_torch(
+                    method, T, 1 if args.quick else 2, peer_n, threads=threads
+                )
+            else:
+                peers[impl, T, method] = bench_jax_naive(method, T, 1 if args.quick else 2, peer_n)
     peak = matmul_peak()
     print(
         f"device: {device_name()} ({jax.device_count()} XLA devices); "
@@ -205,6 +242,8 @@ def main(argv: list[str] | None = None) -> dict:
             for impl in impls:
                 if impl == "pascanu_jax":
                     r = bench_engine(method, T, R, engine_n, 1 if args.quick else 3)
+                elif impl == "torch_batched":
+                    r = dict(peers[(impl, T, method, R)])
                 else:  # one run at a time: the throughput does not grow with R
                     r = dict(peers[(impl, T, method)])
                 rate = r["run_updates_per_s"]
@@ -221,13 +260,13 @@ def main(argv: list[str] | None = None) -> dict:
                     }
                 )
                 print(
-                    f"{impl:12s} {method:8s} T={T:<4d} R={R:<3d} {rate:9.1f} run-updates/s  "
+                    f"{impl:13s} {method:8s} T={T:<4d} R={R:<3d} {rate:9.1f} run-updates/s  "
                     f"compile {r['compile_s']:5.1f} s  {flops / 1e9:6.1f} GFLOP/s "
                     f"({100 * flops / peak:4.1f}% of peak)",
                     flush=True,
                 )
     for row in rows:  # speed-ups over each peer on the same (method, T, R)
-        for peer in ("torch", "jax_naive"):
+        for peer in ("torch", "torch_batched", "jax_naive"):
             same = [
                 r
                 for r in rows
@@ -255,18 +294,22 @@ def main(argv: list[str] | None = None) -> dict:
 def table(out: dict) -> str:
     """A Markdown table of the pascanu_jax rows with their speed-ups."""
     lines = [
-        "| method | T | R | pascanu_jax run-updates/s | vs torch | vs naive JAX | "
-        "compile s | % of peak |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | T | R | pascanu_jax run-updates/s | vs torch | vs torch (batched) | "
+        "vs naive JAX | compile s | % of peak |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def speedup(r, peer):
+        v = r.get(f"speedup_vs_{peer}")
+        return "-" if v is None else f"{v:.1f}x"
+
     for r in out["results"]:
         if r["impl"] != "pascanu_jax":
             continue
-        vt, vn = r.get("speedup_vs_torch"), r.get("speedup_vs_jax_naive")
+        vs = " | ".join(speedup(r, peer) for peer in ("torch", "torch_batched", "jax_naive"))
         lines.append(
             f"| {r['method']} | {r['length']} | {r['runs']} | {r['run_updates_per_s']:.0f} | "
-            f"{'-' if vt is None else f'{vt:.1f}x'} | {'-' if vn is None else f'{vn:.1f}x'} | "
-            f"{r['compile_s']:.1f} | {100 * r['fraction_of_peak']:.1f} |"
+            f"{vs} | {r['compile_s']:.1f} | {100 * r['fraction_of_peak']:.1f} |"
         )
     return "\n".join(lines)
 

@@ -7,7 +7,22 @@ that one `backward()` gives dE/dh_k, then Omega (docs/protocol.md: eq. 9, square
 built from the detached h_k and d_k and differentiated by autograd w.r.t. W_rec only,
 added with weight alpha, then clipping and SGD.
 
-One run at a time; data drawn with torch on the same device, per the protocol's layout.
+Two peers; data drawn with torch on the same device, per the protocol's layout.
+
+The naive peer (`run_updates_per_second`): the above, one run at a time.
+
+The batched peer (`BatchedPeer`, `--batched`): what a PyTorch user tuning for speed writes.
+All R runs at once, their weights stacked on a leading axis; the forward recurrence one
+baddbmm and one activation a step; BPTT written out by hand (pascanu_jax/backprop.py's
+math, no autograd): one elementwise op and one bmm a step, then the weight gradients as
+GEMMs over all steps; Omega's value from the same backward pass and its immediate
+gradient folded into dE/dW_rec's GEMM; per-run global-norm clipping and SGD as two ops on
+one flat parameter buffer; preallocated buffers, `torch.inference_mode`, float32. Only
+the steps are a Python loop. `loss_omega_grads` exposes one gradient for tests.
+
+    python torch_peer.py METHOD LENGTH RUNS UPDATES [--batched] [--threads N]
+
+prints {"run_updates_per_s", "torch", "torch_device", "torch_threads"} as JSON.
 """
 
 from __future__ import annotations
@@ -87,6 +102,249 @@ def step_msgd_cr(net, opt, x, y, threshold, alpha, bound=1e-20):
     return loss
 
 
+# The batched peer: every run in one set of batched ops, BPTT written out by hand.
+
+BOUND = 1e-20  # pairs with |d_k|^2 below this are left out of Omega
+
+
+def temporal_order_runs(gen: torch.Generator, runs: int, batch: int, length: int, device: str):
+    """One temporal order batch per run: symbols (R, T, B) in 0..5 and labels (R, B)."""
+    symbols = torch.randint(2, 6, (runs, length, batch), generator=gen, device=device)
+    w = length // 10
+    values = torch.randint(0, 2, (2, runs, 1, batch), generator=gen, device=device)
+    offsets = torch.randint(0, w, (2, runs, 1, batch), generator=gen, device=device)
+    symbols.scatter_(1, w + offsets[0], values[0])
+    symbols.scatter_(1, length // 2 + offsets[1], values[1])
+    return symbols, (values[0] + 2 * values[1]).squeeze(1)
+
+
+class BatchedPeer:
+    """R independent runs (MSGD-C / MSGD-CR) with their weights stacked on a leading axis.
+
+    Row convention as in pascanu_jax: h_t = tanh(h_{t-1} W_rec + u_t W_in + b),
+    logits = h_T W_out + b_out. All parameters are views of one flat (R, P) buffer
+    `theta` (W = [W_rec; W_in; b] as (R, K, H), K = H + n_in + 1, then W_out, b_out), their
+    gradients of one (R, P) buffer `grad`, so per-run clipping and SGD are a norm and one
+    addcmul_. The inputs are one-hot, so all steps' u_t W_in + b is one row lookup
+    (index_select, as an embedding does) and dE/db the row sums of dE/dW_in.
+
+    Buffers, allocated once, laid out so that every step reads and writes blocks whose rows
+    are contiguous (PyTorch's CPU elementwise ops were ~4x slower on an output with 50-wide
+    rows than on a contiguous one):
+      S (R, T + 1, B, H): S[:, t + 1] = h_t (S[:, 0] = h_{-1} = 0), run-major for the GEMMs.
+      U (R, T, B, H): the input projections.  A (R, T, B, H): a_t = dE/dz_t.
+      D (T + 1, R, B, H), time-major so that each step's bmm writes a contiguous block:
+        D[t + 1] = d_t = dE/dh_t and D[t] = a_t W_rec^T (the error carried one step back).
+
+    `sigmoid_tanh` (the default on a CPU) computes tanh(z) as 2 sigmoid(2 z) - 1 (the 2
+    folded into the step's baddbmm): PyTorch's CPU tanh took 2.7 ns an element here (one
+    thread) against 0.4 ns for sigmoid, so the step's one tanh became two cheaper ops.
+    """
+
+    def __init__(
+        self,
+        runs: int,
+        length: int,
+        hidden: int = 50,
+        batch: int = 20,
+        device: str = "cpu",
+        sigmoid_tanh: bool | None = None,
+    ):
+        R, T, B, H, n = runs, length, batch, hidden, N_SYMBOLS
+        self.R, self.T, self.B, self.H = R, T, B, H
+        self.sigmoid_tanh = device == "cpu" if sigmoid_tanh is None else sigmoid_tanh
+        kw = {"device": device, "dtype": torch.float32}
+        sizes = ((H + n + 1) * H, H * N_CLASSES, N_CLASSES)
+        self.theta = torch.zeros(R, sum(sizes), **kw)
+        self.grad = torch.zeros(R, sum(sizes), **kw)
+
+        def views(flat):
+            W, W_out, b_out = flat.split(sizes, dim=1)
+            return W.view(R, H + n + 1, H), W_out.view(R, H, N_CLASSES), b_out
+
+        self.W, self.W_out, self.b_out = views(self.theta)
+        self.gW, self.gW_out, self.gb_out = views(self.grad)
+        self.S = torch.zeros(R, T + 1, B, H, **kw)
+        self.U = torch.empty(R, T, B, H, **kw)
+        self.A = torch.empty(R, T, B, H, **kw)
+        self.D = torch.empty(T + 1, R, B, H, **kw)
+        self.act_grad = torch.empty(R, T, B, H, **kw)  # tanh'(z_t) = 1 - h_t^2
+        self.mixed = torch.empty(R, T, B, H, **kw)  # s_{t-1} + Omega's weighted back_t
+        self.one_hot = torch.zeros(R, T * B, n, **kw)
+        self.step_out = torch.empty(R, B, H, **kw)
+        self.run_offset = n * torch.arange(R, device=device).view(R, 1, 1)
+        self.index = torch.zeros(R * T * B, dtype=torch.int64, device=device)  # run, symbol
+        self.labels = torch.zeros(R, B, dtype=torch.int64, device=device)
+        self.minus_one = torch.full((R, B, 1), -1.0, **kw)
+        self.scalar_minus_one = torch.full((), -1.0, **kw)
+
+    def init_basic_tanh(self, gen: torch.Generator) -> None:
+        """basic_tanh: weights normal(0, 0.1), biases 0, drawn per run from `gen`."""
+        self.theta.zero_()
+        for w in (self.W[:, : self.H + N_SYMBOLS], self.W_out):
+            w.normal_(0.0, 0.1, generator=gen)
+
+    def _set_symbols(self, symbols: torch.Tensor, labels: torch.Tensor) -> None:
+        torch.add(symbols, self.run_offset, out=self.index.view(symbols.shape))
+        self.one_hot.zero_().scatter_(-1, symbols.view(self.R, -1, 1), 1.0)
+        self.labels = labels.to(torch.int64)
+
+    def draw_batch(self, gen: torch.Generator) -> None:
+        """A fresh temporal order batch for every run."""
+        device = str(self.theta.device)
+        self._set_symbols(*temporal_order_runs(gen, self.R, self.B, self.T, device))
+
+    def set_batch(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        """Given one-hot inputs (R, T, B, n_in) and labels (R, B)."""
+        if not bool((inputs.sum(-1) == 1).all() and ((inputs == 0) | (inputs == 1)).all()):
+            raise ValueError("the batched peer takes one-hot inputs")
+        self._set_symbols(inputs.argmax(-1), labels)
+
+    def gradients(self, alpha: float | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Fill `grad` with dE/dtheta (+ alpha d+Omega/dW_rec); returns (loss, Omega), (R,).
+
+        alpha None (MSGD-C) skips Omega altogether.
+        """
+        R, T, B, H = self.R, self.T, self.B, self.H
+        n = N_SYMBOLS
+        S, A, D = self.S, self.A, self.D
+        W_rec, W_in, b = self.W[:, :H], self.W[:, H : H + n], self.W[:, H + n]
+        sig = self.sigmoid_tanh
+        c = 2.0 if sig else 1.0  # the step computes c z_t
+
+        # Forward: U_t = c (u_t W_in + b) for all steps, then one baddbmm and the
+        # activation a step.
+        table = (W_in + b.unsqueeze(1)).mul_(c)
+        torch.index_select(table.reshape(R * n, H), 0, self.index, out=self.U.view(-1, H))
+        step_out = self.step_out
+        for t in range(T):
+            torch.baddbmm(self.U[:, t], S[:, t], W_rec, alpha=c, out=step_out)
+            if sig:  # tanh(z) = 2 sigmoid(2 z) - 1
+                torch.add(self.scalar_minus_one, step_out.sigmoid_(), alpha=2.0, out=S[:, t + 1])
+            else:
+                torch.tanh(step_out, out=S[:, t + 1])
+
+        # Loss at the last step: softmax cross-entropy, mean over the batch.
+        h_last = S[:, T]
+        logits = torch.baddbmm(self.b_out.unsqueeze(1), h_last, self.W_out)
+        logp = torch.log_softmax(logits, dim=-1)
+        labels = self.labels.unsqueeze(-1)
+        loss = logp.gather(-1, labels).squeeze(-1).mean(1).neg_()
+        g = logp.exp_().scatter_add_(-1, labels, self.minus_one).mul_(1.0 / B)  # dE/dlogits
+        self.gW_out.copy_(torch.bmm(h_last.transpose(1, 2), g))
+        self.gb_out.copy_(g.sum(1))
+        torch.bmm(g, self.W_out.transpose(1, 2), out=D[T])  # d_{T-1}
+
+        # Backward through time: a_t = d_t * tanh'(z_t), d_{t-1} = a_t W_rec^T.
+        h = S[:, 1:]
+        torch.addcmul(torch.ones((), device=h.device), h, h, value=-1.0, out=self.act_grad)
+        W_rec_T = W_rec.transpose(1, 2)
+        regularize = alpha is not None
+        for t in range(T - 1, -1, -1):
+            torch.mul(D[t + 1], self.act_grad[:, t], out=A[:, t])
+            if t or regularize:  # D[0] only serves Omega
+                torch.bmm(A[:, t], W_rec_T, out=D[t])
+
+        # Omega (regularizer.py), vectorised over steps. Its immediate gradient
+        # W_rec (4 alpha / n) sum_k c'_k a_k^T a_k = sum_k (v_k back_k)^T a_k, with
+        # v_k = 4 alpha c'_k / n and back_k = a_k W_rec^T = D[k], joins dE/dW_rec's GEMM:
+        # sum_k m_k^T a_k with m_k = h_{k-1} + v_k back_k.
+        omega, prev = None, S[:, :T]
+        if regularize:
+            sq = torch.linalg.vector_norm(D, dim=-1).square_()  # (T + 1, R, B)
+            d_sq, back_sq = sq[1:], sq[:T]
+            kept = d_sq >= BOUND
+            safe = torch.where(kept, d_sq, 1.0)
+            excess = back_sq / safe - 1.0
+            zero = torch.zeros((), device=sq.device)
+            w = torch.where(kept, excess / safe, zero)
+            n_kept = torch.count_nonzero(kept, dim=(0, 2)).clamp_(min=1).to(sq.dtype)
+            omega = torch.where(kept, excess * excess, zero).sum((0, 2)) / n_kept
+            v = w.permute(1, 0, 2).mul(4.0 * alpha / n_kept.view(R, 1, 1))
+            prev = torch.addcmul(prev, D[:T].transpose(0, 1), v.unsqueeze(-1), out=self.mixed)
+        # Weight gradients: one GEMM over all steps for W_rec, one for W_in (one-hot).
+        A2 = A.view(R, T * B, H)
+        g_rec = torch.bmm(prev.reshape(R, T * B, H).transpose(1, 2), A2)
+        g_in = torch.bmm(self.one_hot.transpose(1, 2), A2)
+        g_b = g_in.sum(1)  # one-hot inputs: every (t, b) counts once
+        self.gW[:, :H].copy_(g_rec)
+        self.gW[:, H : H + n].copy_(g_in)
+        self.gW[:, H + n].copy_(g_b)
+        return loss, omega
+
+    def update(self, alpha: float | None, threshold: float = 1.0, lr: float = 0.01):
+        """One MSGD-C / MSGD-CR update of every run: gradient, per-run clipping, SGD."""
+        loss, _ = self.gradients(alpha)
+        norm = torch.linalg.vector_norm(self.grad, dim=1)
+        coef = norm.clamp_(min=threshold).reciprocal_().mul_(-lr * threshold)
+        self.theta.addcmul_(self.grad, coef.unsqueeze(1))
+        return loss
+
+    def params(self) -> dict[str, torch.Tensor]:
+        """The stacked parameters in pascanu_jax's names and layout (views)."""
+        return _named(self.W, self.W_out, self.b_out, self.H)
+
+    def grads(self) -> dict[str, torch.Tensor]:
+        return _named(self.gW, self.gW_out, self.gb_out, self.H)
+
+
+def _named(W, W_out, b_out, H) -> dict[str, torch.Tensor]:
+    n = N_SYMBOLS
+    return {
+        "W_rec": W[:, :H],
+        "W_in": W[:, H : H + n],
+        "b": W[:, H + n],
+        "W_out": W_out,
+        "b_out": b_out,
+    }
+
+
+@torch.inference_mode()
+def loss_omega_grads(params, inputs, labels, alpha=None, sigmoid_tanh=None):
+    """(loss (R,), Omega (R,) or None, grads) of the batched peer, for testing.
+
+    params: pascanu_jax names, each stacked (R, ...); inputs (R, T, B, n_in); labels (R, B).
+    Arrays of any kind (numpy, ...); results are float32 tensors on the CPU.
+    """
+    inputs = torch.as_tensor(inputs, dtype=torch.float32)
+    R, T, B, _ = inputs.shape
+    H = params["W_rec"].shape[-1]
+    peer = BatchedPeer(R, T, H, B, sigmoid_tanh=sigmoid_tanh)
+    for k, v in peer.params().items():
+        v.copy_(torch.as_tensor(params[k], dtype=torch.float32))
+    peer.set_batch(inputs, torch.as_tensor(labels))
+    loss, omega = peer.gradients(alpha)
+    return loss, omega, {k: v.clone() for k, v in peer.grads().items()}
+
+
+def run_updates_per_second_batched(
+    method: str,
+    length: int,
+    runs: int,
+    updates: int,
+    hidden: int = 50,
+    batch: int = 20,
+    device: str = "cpu",
+) -> float:
+    """Train `runs` runs together (BatchedPeer) for `updates` updates; run-updates/s."""
+    alpha = None if method == "MSGD-C" else 4.0
+    with torch.inference_mode():
+        gen = torch.Generator(device=device).manual_seed(0)
+        peer = BatchedPeer(runs, length, hidden, batch, device)
+        peer.init_basic_tanh(gen)
+        peer.draw_batch(gen)
+        peer.update(alpha)  # warm-up
+        if device != "cpu":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(updates):
+            peer.draw_batch(gen)
+            peer.update(alpha)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        return runs * updates / (time.perf_counter() - start)
+
+
 def run_updates_per_second(
     method: str,
     length: int,
@@ -120,16 +378,28 @@ def run_updates_per_second(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python torch_peer.py METHOD LENGTH RUNS UPDATES`: prints the measurement as JSON."""
+    """`python torch_peer.py METHOD LENGTH RUNS UPDATES [--batched]`: prints JSON."""
     p = argparse.ArgumentParser(description="run-updates/s of the PyTorch peer")
     p.add_argument("method", choices=["MSGD-C", "MSGD-CR"])
     p.add_argument("length", type=int)
     p.add_argument("runs", type=int)
     p.add_argument("updates", type=int)
+    p.add_argument(
+        "--batched", action="store_true", help="all runs at once (BatchedPeer), not one by one"
+    )
+    p.add_argument("--threads", type=int, help="intra-op threads (default: PyTorch's)")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    rate = run_updates_per_second(args.method, args.length, args.runs, args.updates, device=device)
-    result = {"run_updates_per_s": rate, "torch": torch.__version__, "torch_device": device}
+    measure = run_updates_per_second_batched if args.batched else run_updates_per_second
+    rate = measure(args.method, args.length, args.runs, args.updates, device=device)
+    result = {
+        "run_updates_per_s": rate,
+        "torch": torch.__version__,
+        "torch_device": device,
+        "torch_threads": torch.get_num_threads(),
+    }
     print(json.dumps(result))
 
 

@@ -19,9 +19,9 @@ def load():
     return module
 
 
-@pytest.mark.parametrize("impl", ["pascanu_jax", "jax_naive", "torch"])
+@pytest.mark.parametrize("impl", ["pascanu_jax", "jax_naive", "torch", "torch_batched"])
 def test_quick_benchmark_writes_valid_json(impl, tmp_path):
-    if impl == "torch":
+    if impl.startswith("torch"):
         pytest.importorskip("torch")  # the `bench` extra
     path = tmp_path / "bench.json"
     load().main(["--quick", "--impl", impl, "--method", "MSGD-CR", "--json", str(path)])
@@ -43,3 +43,16 @@ def test_flop_model_and_bad_flags(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--length", "5"])
     assert "--length must be >= 10" in capsys.readouterr().err
+
+
+def test_table_has_a_column_per_torch_peer():
+    row = {"impl": "pascanu_jax", "method": "MSGD-CR", "length": 200, "runs": 15}
+    row |= {"run_updates_per_s": 700.0, "compile_s": 2.0, "fraction_of_peak": 0.1}
+    rows = [
+        {**row, "speedup_vs_torch": 20.0, "speedup_vs_torch_batched": 2.5},
+        {**row, "runs": 45},  # no peer measured: dashes
+    ]
+    header, rule, first, second = load().table({"results": rows}).splitlines()
+    assert "| vs torch | vs torch (batched) | vs naive JAX |" in header
+    assert rule.count("|") == header.count("|")
+    assert "| 20.0x | 2.5x | - |" in first and "| - | - | - |" in second
