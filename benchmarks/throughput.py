@@ -53,6 +53,7 @@ import optax
 import pascanu_jax as pj
 from pascanu_jax import engine
 from pascanu_jax.files import write_json
+from pascanu_jax.provenance import provenance
 from pascanu_jax.runner import initial_state
 from pascanu_jax.sharding import one_device_per_core, padded_runs, run_mesh, to_devices
 
@@ -277,6 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
             if same and row["impl"] != peer:
                 row[f"speedup_vs_{peer}"] = row["run_updates_per_s"] / same[0]["run_updates_per_s"]
     out = {
+        "provenance": provenance(),
         "device": device_name(),
         "xla_devices": jax.device_count(),
         "jax": jax.__version__,
