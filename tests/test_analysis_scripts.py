@@ -85,7 +85,7 @@ def test_gradient_flow_rejects_bad_input(capsys):
 # The header the sweep writes (issue 3), spelled out here independently of the script.
 COLUMNS = [
     "task", "init", "method", "seed", "length", "updates", "loss",
-    "grad_norm", "clipped_fraction", "omega", "spectral_radius", "error",
+    "grad_norm", "clipped_fraction", "nonfinite", "omega", "spectral_radius", "error",
 ]  # fmt: skip
 
 
@@ -99,7 +99,7 @@ def write_sweep(folder, header=COLUMNS):
                 for updates in range(20, 201, 20):
                     omega = 0.0 if updates == 20 else 0.5 / updates
                     row = ["temporal_order", "smart_tanh", method, seed, 50, updates, 1.3, 2.0]
-                    writer.writerow([*row, clip, omega, 0.95 + updates / 1000, 0.7])
+                    writer.writerow([*row, clip, 0, omega, 0.95 + updates / 1000, 0.7])
 
 
 def test_gradient_flow_sweep_diagnostics(tmp_path):
