@@ -240,16 +240,28 @@ def _json(d: dict) -> dict:
 
 
 def plot_generalization(record: dict, path: str) -> None:
-    """Misclassified fraction against test length, one line per seed."""
+    """Misclassified fraction against test length, one line per seed (solid: at the first
+    success; dashed: after each `train_on` stage)."""
     from matplotlib.figure import Figure
 
     s = record["settings"]
-    fig = Figure(figsize=(6, 3.8))
+    fig = Figure(figsize=(6.4, 4.0))
     ax = fig.subplots()
-    for seed in sorted({t["seed"] for t in record["tests"]}):
-        tests = sorted((t["length"], t["error"]) for t in record["tests"] if t["seed"] == seed)
-        lengths, errors = zip(*tests, strict=True)
-        ax.plot(lengths, 100 * np.asarray(errors), "o-", label=f"seed {seed}")
+    solved = {r["seed"]: r["solved"] for r in record["training"]}
+    stages = sorted(record.get("train_on", {}).items(), key=lambda kv: int(kv[0]))
+    for i, seed in enumerate(sorted({t["seed"] for t in record["tests"]})):
+        color = f"C{i % 10}"
+        label = f"seed {seed}" + ("" if solved.get(seed, True) else " (not solved)")
+        for n, (name, tests) in enumerate(
+            [("", record["tests"])] + [(f"+{int(k):,}", stage["tests"]) for k, stage in stages]
+        ):
+            points = sorted((t["length"], t["error"]) for t in tests if t["seed"] == seed)
+            if not points:
+                continue
+            lengths, errors = zip(*points, strict=True)
+            style = "o-" if n == 0 else "s--"
+            tag = label if n == 0 else f"seed {seed}, {name} updates more"
+            ax.plot(lengths, 100 * np.asarray(errors), style, color=color, label=tag, ms=4)
     lo, hi = s["train_lengths"]
     ax.axvspan(lo, hi - 1, color="0.9", label="training lengths")
     ax.axhline(1.0, color="k", ls="--", lw=0.8, label="success threshold (1%)")
@@ -257,11 +269,13 @@ def plot_generalization(record: dict, path: str) -> None:
     ax.set_xlabel("test sequence length")
     ax.set_ylabel(f"misclassified of {s['test_size']:,} (%)")
     ax.set_title(
-        f"{s['task']}: {s['init']} + {s['method']} trained on [{lo}, {hi})\n"
+        f"{s['task']}: {s['init']} + {s['method']}"
+        + ("" if s.get("alpha") is None else f" (alpha {s['alpha']:g})")
+        + f" trained on [{lo}, {hi})\n"
         "generalisation to unseen lengths (Pascanu et al. 2013, §4.1.1)",
         fontsize=10,
     )
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2 if stages else 1)
     fig.tight_layout()
     save_figure(fig, os.path.dirname(path) or ".", os.path.splitext(os.path.basename(path))[0])
 
