@@ -21,7 +21,7 @@ from pascanu_jax.flax_cell import PascanuRNNCell
 from pascanu_jax.gradient_flow import GradientFlow, measure_gradient_flow, temporal_contributions
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
 from pascanu_jax.losses import Head, Padded
-from pascanu_jax.methods import METHODS, Method, get_method, sgd_with_clipping
+from pascanu_jax.methods import METHODS, Method, clip_state, get_method, sgd_with_clipping
 from pascanu_jax.music import (
     MusicData,
     load_jsb_chorales,
@@ -79,6 +79,7 @@ __all__ = [
     "bifurcations",
     "bptt",
     "clip_by_pascanu_norm",
+    "clip_state",
     "descent",
     "error_one_step_back",
     "error_surface_grid",
