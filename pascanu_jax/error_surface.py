@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from pascanu_jax.methods import sgd_with_clipping
+from pascanu_jax.methods import clip_state, sgd_with_clipping
 
 Array = jax.Array
 
@@ -83,8 +83,8 @@ def _descent(start: Array, threshold: Array, learning_rate: Array, *, updates, p
         point, state = carry
         error, grad = value_and_grad(point)
         step, state = tx.update(grad, state, point)
-        clip = state[0]
-        clipped = clip.clipped > carry[1][0].clipped
+        clip = clip_state(state)
+        clipped = clip.clipped > clip_state(carry[1]).clipped
         return (optax.apply_updates(point, step), state), (point, error, clip.norm, step, clipped)
 
     (last, _), (points, errors, norms, steps, clipped) = jax.lax.scan(
