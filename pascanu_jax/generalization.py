@@ -139,8 +139,18 @@ def train_on(
             f"train_on updates must be a positive multiple of eval_every ({cfg.eval_every}), "
             f"got {updates!r}"
         )
-    record = run_generalization(cfg, out, progress)
     path = os.path.join(out, "generalization.json")
+    record = read_json(path) if os.path.exists(path) else None
+    if (
+        record is None
+        or "models" not in record
+        or len(record["tests"]) < len(cfg.test_lengths) * cfg.seeds
+    ):  # the first stage is not finished: finish it
+        record = run_generalization(cfg, out, progress)
+    elif record["settings"] != _json(cfg.settings()):
+        raise ValueError(
+            f"{path} was written with other settings {record['settings']}; use another --out folder"
+        )
     start = [_load_model(os.path.join(out, record["models"][str(s)])) for s in range(cfg.seeds)]
     engine = EngineConfig(
         cfg.task,
