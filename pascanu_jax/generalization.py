@@ -176,8 +176,10 @@ def train_on(
             name = f"model-seed{seed}-on{updates}.npz"
             save_npz(os.path.join(out, name), params)
             stage["models"][str(seed)] = name
+    stage.setdefault("provenance", provenance(train_wall_s=result.wall_s))
     _test_all(cfg, result.params, stage["tests"], lambda: write_json(path, record), progress)
     write_json(path, record)
+    plot_generalization(record, os.path.join(out, "generalization.png"))
     return record
 
 
