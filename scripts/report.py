@@ -70,11 +70,12 @@ def _tests(tests: list[dict]) -> tuple[list[int], list[int], dict]:
 
 def generalization(path: pathlib.Path) -> str:
     record = read_json(path)
-    stages = [("at first success", record["training"], record["tests"])]
+    stages = [("at first success", record["training"], record["tests"], None)]
     for n, stage in sorted(record.get("train_on", {}).items(), key=lambda kv: int(kv[0])):
-        stages.append((f"after {int(n):,} updates more", stage["training"], stage["tests"]))
+        title = f"after {int(n):,} updates more"
+        stages.append((title, stage["training"], stage["tests"], stage.get("provenance")))
     out = []
-    for title, training, tests in stages:
+    for title, training, tests, stage_provenance in stages:
         seeds, lengths, err = _tests(tests)
         out.append(f"misclassified of {record['settings']['test_size']:,} (%), {title}:")
         out.append("")
@@ -90,6 +91,9 @@ def generalization(path: pathlib.Path) -> str:
                 + " | ".join(f"{100 * err[(s, L)]:.2f}" for L in lengths)
                 + " |"
             )
+        if stage_provenance is not None:
+            out.append("")
+            out.append(f"provenance of this stage: {_provenance(stage_provenance)}")
         out.append("")
     p = record["provenance"]
     out.append(f"provenance: {_provenance(p)}")
