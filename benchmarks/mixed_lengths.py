@@ -22,11 +22,11 @@ import jax
 import numpy as np
 
 import pascanu_jax as pj
-from pascanu_jax import engine
-from pascanu_jax.files import write_json
-from pascanu_jax.provenance import provenance
-from pascanu_jax.runner import initial_state
-from pascanu_jax.sharding import one_device_per_core, padded_runs, run_mesh, to_devices
+from pascanu_jax.experiments import engine
+from pascanu_jax.experiments.runner import initial_state
+from pascanu_jax.experiments.sharding import one_device_per_core, padded_runs, run_mesh, to_devices
+from pascanu_jax.outputs.files import write_json
+from pascanu_jax.outputs.provenance import provenance
 
 
 def compiled_call(cfg: engine.EngineConfig, runs: int):

@@ -5,8 +5,7 @@ neural networks", in JAX.
     tx = optax.chain(pj.clip_by_pascanu_norm(1.0), optax.sgd(0.01))
 """
 
-from pascanu_jax.clipping import PascanuClipState, clip_by_pascanu_norm
-from pascanu_jax.dynamics import (
+from pascanu_jax.analysis.dynamics import (
     Bifurcations,
     basin_boundary,
     bifurcations,
@@ -16,29 +15,26 @@ from pascanu_jax.dynamics import (
     iterate_map,
     one_unit_map,
 )
-from pascanu_jax.error_surface import Descent, OneUnitProblem, descent, error_surface_grid
+from pascanu_jax.analysis.error_surface import Descent, OneUnitProblem, descent, error_surface_grid
+from pascanu_jax.analysis.gradient_flow import (
+    GradientFlow,
+    measure_gradient_flow,
+    temporal_contributions,
+)
+from pascanu_jax.clipping import PascanuClipState, clip_by_pascanu_norm
 from pascanu_jax.flax_cell import PascanuRNNCell
-from pascanu_jax.gradient_flow import GradientFlow, measure_gradient_flow, temporal_contributions
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
 from pascanu_jax.losses import Head, Padded
 from pascanu_jax.methods import METHODS, Method, clip_state, get_method, sgd_with_clipping
-from pascanu_jax.music import (
+from pascanu_jax.natural import TrainConfig, alpha_schedule, load_problem, train_methods
+from pascanu_jax.natural.music import (
     MusicData,
     load_jsb_chorales,
     load_piano_roll_pickle,
     piano_roll,
     pitch_sets_from_score,
 )
-from pascanu_jax.natural import TrainConfig, alpha_schedule, load_problem, train_methods
-from pascanu_jax.regularizer import (
-    bptt,
-    error_one_step_back,
-    jacobian_norm_ratios,
-    loss_and_grads,
-    omega,
-)
-from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
-from pascanu_jax.sequence_model import (
+from pascanu_jax.natural.sequence_model import (
     CharHead,
     NoteHead,
     SequenceSet,
@@ -47,8 +43,16 @@ from pascanu_jax.sequence_model import (
     sequence_nll,
     text_set,
 )
+from pascanu_jax.natural.text import TextData, Vocabulary, load_ptb_chars, load_text_file
+from pascanu_jax.regularizer import (
+    bptt,
+    error_one_step_back,
+    jacobian_norm_ratios,
+    loss_and_grads,
+    omega,
+)
+from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
 from pascanu_jax.tasks import TASK_NAMES, Task, get_task
-from pascanu_jax.text import TextData, Vocabulary, load_ptb_chars, load_text_file
 
 __all__ = [
     "METHODS",

@@ -2,7 +2,7 @@
 and reject bad input with a message that says what is valid."""
 
 import csv
-import importlib.util
+import importlib
 import pathlib
 import re
 import subprocess
@@ -17,10 +17,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"pascanu_jax.cli.{name}")
 
 
 def assert_written(out, names):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pascanu_jax as pj
-from pascanu_jax import dynamics
+from pascanu_jax.analysis import dynamics
 
 W_VALUES = (5.0, 8.0, 4.2, 3.0, 1.0, -2.0, -6.0)
 

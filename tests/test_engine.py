@@ -13,9 +13,9 @@ import optax
 import pytest
 
 import pascanu_jax as pj
-from pascanu_jax import engine
-from pascanu_jax.runner import initial_state, train
-from pascanu_jax.sharding import run_mesh, to_devices, to_host
+from pascanu_jax.experiments import engine
+from pascanu_jax.experiments.runner import initial_state, train
+from pascanu_jax.experiments.sharding import run_mesh, to_devices, to_host
 
 TASK = pj.get_task("temporal_order")
 # Never solves (0 errors out of 100 needed within 40 updates): nothing freezes.
@@ -194,8 +194,8 @@ def test_resume_ends_as_an_uninterrupted_run(tmp_path, solved):
 def test_sharded_over_four_devices_equals_one_device(solved):
     script = """
 import json, jax, numpy as np, pascanu_jax as pj
-from pascanu_jax import engine
-from pascanu_jax.runner import train
+from pascanu_jax.experiments import engine
+from pascanu_jax.experiments.runner import train
 import test_engine as t
 assert jax.device_count() == 4
 res = train(t.SOLVE_CFG, t.SOLVE_RUNS, measure_eval=False)

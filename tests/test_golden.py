@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import pascanu_jax as pj
-from pascanu_jax import engine
-from pascanu_jax.runner import train
+from pascanu_jax.experiments import engine
+from pascanu_jax.experiments.runner import train
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "engine.json"
 TASK = pj.get_task("temporal_order")

@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from pascanu_jax import music
+from pascanu_jax.natural import music
 
 # BWV 140.7 ("Gloria sei dir gesungen", E-flat major, 4/4, no pickup), bars 1-4, read from
 # the score note by note (soprano, alto, tenor, bass; MIDI: C4 = 60), one set per quarter.

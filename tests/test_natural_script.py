@@ -1,6 +1,6 @@
 """scripts/natural.py end to end at a tiny size, into a temporary folder."""
 
-import importlib.util
+import importlib
 import json
 import pathlib
 
@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("natural_script", ROOT / "scripts" / "natural.py")
-script = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(script)
+script = importlib.import_module("pascanu_jax.cli.natural")
 
 TINY = ["--hidden", "16", "--rounds", "2", "--batch", "4", "--length", "20"]
 

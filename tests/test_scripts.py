@@ -1,25 +1,21 @@
 """The sweep and generalisation scripts end to end at a tiny scale; resume; bad flags."""
 
 import csv
-import importlib.util
+import importlib
 import json
 import os
-import pathlib
 
 import jax
 import numpy as np
 import pytest
 
-from pascanu_jax.sweep import DIAGNOSTIC_FIELDS, RESULT_FIELDS, run_sweep
+from pascanu_jax.experiments.sweep import DIAGNOSTIC_FIELDS, RESULT_FIELDS, run_sweep
 
-SCRIPTS = pathlib.Path(__file__).resolve().parents[1] / "scripts"
+CLI = {"sweep_lengths": "sweep"}
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"pascanu_jax.cli.{CLI.get(name, name)}")
 
 
 SWEEP_ARGS = [
@@ -193,7 +189,7 @@ def test_generalize_end_to_end_and_resume(tmp_path, capsys):
 @pytest.mark.parametrize(("k", "n"), [(0, 5), (2, 5), (5, 5), (7, 20), (1, 1)])
 def test_wilson_interval_solves_the_score_equation(k, n):
     """The bounds are the p with |k/n - p| = z sqrt(p (1 - p) / n), found by bisection."""
-    from pascanu_jax.sweep import wilson_interval
+    from pascanu_jax.experiments.sweep import wilson_interval
 
     z, phat = 1.96, k / n
     gap = lambda p: abs(phat - p) - z * np.sqrt(p * (1 - p) / n)  # noqa: E731

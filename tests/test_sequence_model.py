@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import pascanu_jax as pj
-from pascanu_jax import natural, sequence_model
+from pascanu_jax import natural
+from pascanu_jax.natural import sequence_model
 
 H = 12
 

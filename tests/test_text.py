@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pascanu_jax import text
+from pascanu_jax.natural import text
 
 
 def _ptb(folder, train="a b _ c\nb a\n", valid="c a _ b\n", test="a _ z\n"):

@@ -35,6 +35,7 @@ import optax
 from jax.sharding import Mesh, PartitionSpec
 
 from pascanu_jax.clipping import NONFINITE_MODES
+from pascanu_jax.experiments.sharding import RUN_AXIS
 from pascanu_jax.methods import (
     BATCH_SIZE,
     LEARNING_RATE,
@@ -44,7 +45,6 @@ from pascanu_jax.methods import (
 )
 from pascanu_jax.regularizer import DEFAULT_BOUND, loss_and_grads
 from pascanu_jax.rnn import rnn_states
-from pascanu_jax.sharding import RUN_AXIS
 from pascanu_jax.tasks import Task
 
 Array = jax.Array

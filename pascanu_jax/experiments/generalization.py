@@ -25,14 +25,19 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from pascanu_jax.checkpoint import save_npz
-from pascanu_jax.engine import DIAGNOSTICS, EngineConfig, RunSpec, misclassified_fraction
-from pascanu_jax.figures import save_figure
-from pascanu_jax.files import read_json, write_atomic, write_json
+from pascanu_jax.experiments.engine import (
+    DIAGNOSTICS,
+    EngineConfig,
+    RunSpec,
+    misclassified_fraction,
+)
+from pascanu_jax.experiments.runner import train
 from pascanu_jax.initializers import get_scheme
 from pascanu_jax.methods import Method, get_method
-from pascanu_jax.provenance import provenance
-from pascanu_jax.runner import train
+from pascanu_jax.outputs.checkpoint import save_npz
+from pascanu_jax.outputs.figures import save_figure
+from pascanu_jax.outputs.files import read_json, write_atomic, write_json
+from pascanu_jax.outputs.provenance import provenance
 from pascanu_jax.tasks import Task
 
 PAPER_TEST_LENGTHS = (50, 100, 150, 200, 250, 500, 1000, 2000, 3000, 5000)

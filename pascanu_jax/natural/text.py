@@ -28,7 +28,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from pascanu_jax.music import SPLITS
+from pascanu_jax.natural.music import SPLITS
 
 END_OF_SENTENCE = "\n"
 UNKNOWN = "\ufffd"  # the replacement character stands for symbols absent from training

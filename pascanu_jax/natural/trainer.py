@@ -63,12 +63,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from pascanu_jax.files import read_json
 from pascanu_jax.initializers import get_scheme, init_rnn
 from pascanu_jax.methods import BATCH_SIZE, METHODS, get_method, sgd_with_clipping
-from pascanu_jax.music import SPLITS, load_jsb_chorales, load_piano_roll_pickle
-from pascanu_jax.regularizer import loss_and_grads
-from pascanu_jax.sequence_model import (
+from pascanu_jax.natural.music import SPLITS, load_jsb_chorales, load_piano_roll_pickle
+from pascanu_jax.natural.sequence_model import (
     CharHead,
     NoteHead,
     SequenceHead,
@@ -78,7 +76,9 @@ from pascanu_jax.sequence_model import (
     sequence_nll,
     text_set,
 )
-from pascanu_jax.text import load_ptb_chars, load_text_file
+from pascanu_jax.natural.text import load_ptb_chars, load_text_file
+from pascanu_jax.outputs.files import read_json
+from pascanu_jax.regularizer import loss_and_grads
 
 METHOD_NAMES = tuple(METHODS)
 

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from pascanu_jax.files import default_cache_dir, write_json
+from pascanu_jax.outputs.files import default_cache_dir, write_json
 
 MIDI_LOW = 21  # A0, the lowest piano key
 MIDI_HIGH = 108  # C8, the highest

@@ -13,7 +13,7 @@ import os
 import pathlib
 from typing import Any
 
-from pascanu_jax.files import write_atomic
+from pascanu_jax.outputs.files import write_atomic
 
 PNG_DPI = 110
 

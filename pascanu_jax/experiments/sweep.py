@@ -33,12 +33,12 @@ from types import MappingProxyType
 
 import numpy as np
 
-from pascanu_jax.engine import DIAGNOSTICS, EngineConfig, RunSpec
-from pascanu_jax.figures import save_figure
-from pascanu_jax.files import read_json, write_atomic, write_json
+from pascanu_jax.experiments.engine import DIAGNOSTICS, EngineConfig, RunSpec
+from pascanu_jax.experiments.runner import train
 from pascanu_jax.methods import get_method
-from pascanu_jax.provenance import device_name, provenance
-from pascanu_jax.runner import train
+from pascanu_jax.outputs.figures import save_figure
+from pascanu_jax.outputs.files import read_json, write_atomic, write_json
+from pascanu_jax.outputs.provenance import device_name, provenance
 from pascanu_jax.tasks import Task
 
 RESULT_FIELDS = (

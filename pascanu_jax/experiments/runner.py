@@ -17,8 +17,7 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from pascanu_jax.checkpoint import arrays_to_tree, load_arrays, save_arrays, tree_to_arrays
-from pascanu_jax.engine import (
+from pascanu_jax.experiments.engine import (
     DIAGNOSTICS,
     Diagnostics,
     EngineConfig,
@@ -30,9 +29,10 @@ from pascanu_jax.engine import (
     screen_all,
     train_call,
 )
+from pascanu_jax.experiments.sharding import padded_runs, run_mesh, to_devices, to_host
 from pascanu_jax.initializers import get_scheme, init_rnn
 from pascanu_jax.methods import clip_state, get_method, sgd_with_clipping
-from pascanu_jax.sharding import padded_runs, run_mesh, to_devices, to_host
+from pascanu_jax.outputs.checkpoint import arrays_to_tree, load_arrays, save_arrays, tree_to_arrays
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from pascanu_jax.files import write_atomic
+from pascanu_jax.outputs.files import write_atomic
 
 
 def save_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:

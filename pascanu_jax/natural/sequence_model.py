@@ -41,7 +41,7 @@ import numpy as np
 import optax
 
 from pascanu_jax.losses import Padded, _step_mask
-from pascanu_jax.music import N_NOTES
+from pascanu_jax.natural.music import N_NOTES
 from pascanu_jax.rnn import Params, activation_flag, readout, rnn_states
 
 Array = jax.Array

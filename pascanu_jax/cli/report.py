@@ -1,0 +1,141 @@
+"""Markdown tables of committed results, for README.md and docs/REPRODUCTION.md.
+
+    python scripts/report.py fig7 docs/results/fig7_cpu/results.json
+    python scripts/report.py generalization docs/results/generalization_paper/generalization.json
+    python scripts/report.py tasks docs/results/tasks
+
+Every table in those documents is printed by this script from a committed JSON (which
+carries the provenance of the run that produced it), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from pascanu_jax.experiments.sweep import success_table, wilson_interval
+from pascanu_jax.outputs.files import read_json
+
+
+def _provenance(p: dict) -> str:
+    return f"commit {p['commit'][:10]} (dirty: {p['dirty']}), jax {p['jax']}, {p['device']}"
+
+
+def _cell(k: int, n: int) -> str:
+    lo, hi = wilson_interval(k, n)
+    return f"{k}/{n} [{100 * lo:.0f}, {100 * hi:.0f}]"
+
+
+def fig7(path: pathlib.Path) -> str:
+    record = read_json(path)
+    runs = record["runs"]
+    table = success_table(runs)
+    lengths = sorted({r["length"] for r in runs})
+    inits = list(dict.fromkeys(r["init"] for r in runs))
+    methods = list(dict.fromkeys(r["method"] for r in runs))
+    lines = [
+        "| init | method | " + " | ".join(f"L = {L}" for L in lengths) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in lengths) + " |",
+    ]
+    for init in inits:
+        for method in methods:
+            cells = [_cell(*table[(init, method, L)]) for L in lengths]
+            lines.append(f"| {init} | {method} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("median updates of the solved runs (all inits):")
+    for method in methods:
+        med = []
+        for L in lengths:
+            u = sorted(
+                r["updates"]
+                for r in runs
+                if r["method"] == method and r["length"] == L and r["solved"]
+            )
+            med.append(f"{u[len(u) // 2]:,}" if u else "-")
+        cells = ", ".join(f"L = {L}: {m}" for L, m in zip(lengths, med, strict=True))
+        lines.append(f"- {method}: {cells}")
+    trips = {m: sum(r.get("nonfinite", 0) for r in runs if r["method"] == m) for m in methods}
+    lines.append(f"- non-finite updates (guard trips for MSGD-C/CR), summed over runs: {trips}")
+    p = record["provenance"]
+    lines.append(f"- provenance: {_provenance(p)}")
+    return "\n".join(lines)
+
+
+def _tests(tests: list[dict]) -> tuple[list[int], list[int], dict]:
+    seeds = sorted({t["seed"] for t in tests})
+    lengths = sorted({t["length"] for t in tests})
+    return seeds, lengths, {(t["seed"], t["length"]): t["error"] for t in tests}
+
+
+def generalization(path: pathlib.Path) -> str:
+    record = read_json(path)
+    stages = [("at first success", record["training"], record["tests"], None)]
+    for n, stage in sorted(record.get("train_on", {}).items(), key=lambda kv: int(kv[0])):
+        title = f"after {int(n):,} updates more"
+        stages.append((title, stage["training"], stage["tests"], stage.get("provenance")))
+    out = []
+    for title, training, tests, stage_provenance in stages:
+        seeds, lengths, err = _tests(tests)
+        out.append(f"misclassified of {record['settings']['test_size']:,} (%), {title}:")
+        out.append("")
+        out.append("| seed | updates | " + " | ".join(str(L) for L in lengths) + " |")
+        out.append("| --- | --- | " + " | ".join("---" for _ in lengths) + " |")
+        for s in seeds:
+            run = next(r for r in training if r["seed"] == s)
+            state = f"{run['updates']:,}" + (
+                "" if run["solved"] or "after" in title else " (not solved)"
+            )
+            out.append(
+                f"| {s} | {state} | "
+                + " | ".join(f"{100 * err[(s, L)]:.2f}" for L in lengths)
+                + " |"
+            )
+        if stage_provenance is not None:
+            out.append("")
+            out.append(f"provenance of this stage: {_provenance(stage_provenance)}")
+        out.append("")
+    p = record["provenance"]
+    out.append(f"provenance: {_provenance(p)}")
+    return "\n".join(out)
+
+
+def tasks(folder: pathlib.Path) -> str:
+    lines = [
+        "| task | solved of 5 | updates of the solved runs "
+        "| misclassified (%) per test length, per seed |",
+        "| --- | --- | --- | --- |",
+    ]
+    for path in sorted(folder.glob("*/generalization.json")):
+        record = read_json(path)
+        solved = [r for r in record["training"] if r["solved"]]
+        seeds, lengths, err = _tests(record["tests"])
+        per_length = "; ".join(
+            f"{L}: " + " / ".join(f"{100 * err[(s, L)]:.1f}" for s in seeds) for L in lengths
+        )
+        updates = ", ".join(f"{r['updates']:,}" for r in solved) or "-"
+        lines.append(
+            f"| {record['settings']['task']} | {_cell(len(solved), len(record['training']))} | "
+            f"{updates} | {per_length} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("kind", choices=["fig7", "generalization", "tasks"])
+    p.add_argument("path", type=pathlib.Path)
+    args = p.parse_args(argv)
+    if not args.path.exists():
+        p.error(f"{args.path} does not exist")
+    try:
+        print(
+            {"fig7": fig7, "generalization": generalization, "tasks": tasks}[args.kind](args.path)
+        )
+    except (ValueError, KeyError) as e:
+        sys.exit(f"error: {args.path} is not a {args.kind} result ({e})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Reproduce Fig. 7 of Pascanu et al. (2013): rate of success against sequence length.
+
+    python scripts/sweep_lengths.py                      # quick preset, temporal order
+    python scripts/sweep_lengths.py --preset cpu         # the paper's lengths, 30,000 updates
+    python scripts/sweep_lengths.py --preset paper       # the full protocol (accelerator)
+    python scripts/sweep_lengths.py --task addition --lengths 10,20 --seeds 2 --out runs/add
+
+For every length, 3 initialisations x 3 methods x 5 seeds train as one compiled program;
+a run succeeds when fewer than 1% of 10,000 fresh sequences are misclassified. Results,
+diagnostics and fig7.png go into --out; re-running into the same --out resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import pascanu_jax as pj
+from pascanu_jax.experiments.sharding import one_device_per_core
+from pascanu_jax.experiments.sweep import (
+    PRESETS,
+    SweepConfig,
+    run_sweep,
+    success_table,
+    wilson_interval,
+)
+from pascanu_jax.outputs.files import read_json
+from pascanu_jax.outputs.provenance import device_name
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, SweepConfig]:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--task", default="temporal_order", help=f"one of {', '.join(pj.TASK_NAMES)}")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    p.add_argument("--lengths", help="comma-separated sequence lengths (default: the preset's)")
+    p.add_argument("--inits", default=",".join(pj.SCHEMES), help="comma-separated schemes")
+    p.add_argument("--methods", default=",".join(pj.METHODS), help="comma-separated methods")
+    p.add_argument("--seeds", type=int, default=5, help="runs per configuration (default 5)")
+    p.add_argument("--max-updates", type=int, help="update budget per run (default: preset's)")
+    p.add_argument("--eval-every", type=int, help="updates between screens (default: preset's)")
+    p.add_argument("--out", help="output folder (default runs/<task>-<preset>)")
+    args = p.parse_args(argv)
+    preset = PRESETS[args.preset]
+
+    def names(text: str, valid, what: str) -> tuple[str, ...]:
+        items = tuple(x.strip() for x in text.split(",") if x.strip())
+        bad = [x for x in items if x not in valid]
+        if bad or not items:
+            p.error(f"--{what}: unknown {bad or 'empty list'}; valid: {', '.join(valid)}")
+        return items
+
+    try:
+        task = pj.get_task(args.task)
+    except ValueError as e:
+        p.error(f"--task: {e}")
+    try:
+        lengths = (
+            preset.lengths
+            if args.lengths is None
+            else tuple(int(x) for x in args.lengths.split(","))
+        )
+        if not lengths or len(set(lengths)) != len(lengths):
+            raise ValueError(f"give distinct lengths, got {args.lengths!r}")
+        for length in lengths:
+            task.check_length(length)
+    except ValueError as e:
+        p.error(f"--lengths: {e}")
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
+    max_updates = preset.max_updates if args.max_updates is None else args.max_updates
+    if max_updates < 1:
+        p.error(f"--max-updates must be >= 1, got {max_updates}")
+    eval_every = min(preset.eval_every, max_updates) if args.eval_every is None else args.eval_every
+    if eval_every < 1:
+        p.error(f"--eval-every must be >= 1, got {eval_every}")
+    if max_updates % eval_every:
+        p.error(
+            f"--max-updates ({max_updates}) must be a multiple of the evaluation "
+            f"interval ({eval_every}); set --eval-every to a divisor"
+        )
+    name = args.preset if (args.lengths, args.max_updates) == (None, None) else "custom"
+    note = (
+        f"{name}: lengths {','.join(map(str, lengths))}, budget {max_updates:,} updates, "
+        f"{args.seeds} seeds (paper: lengths 50-250, 5,000,000 updates, 5 seeds)"
+    )
+    cfg = SweepConfig(
+        task,
+        lengths,
+        names(args.inits, pj.SCHEMES, "inits"),
+        names(args.methods, pj.METHODS, "methods"),
+        args.seeds,
+        max_updates,
+        eval_every,
+        preset.periods_per_call,
+        note,
+    )
+    args.out = args.out or f"runs/{args.task}-{args.preset}"
+    return args, cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, cfg = parse_args(argv)
+    one_device_per_core()  # runs shard over the cores of a CPU; no effect on an accelerator
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    print(f"{cfg.note}\n{len(cfg.runs())} runs per length on {device_name()}, output {args.out}")
+    start = time.perf_counter()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns) as bar:
+        job = bar.add_task("run-updates", total=1)
+        results = run_sweep(
+            cfg, args.out, lambda done, total: bar.update(job, completed=done, total=total)
+        )
+    table = success_table(results)
+    print(f"\nsuccess (solved/runs [95% Wilson interval, %]), {cfg.note}")
+    print("init        method   " + "".join(f"{L:>16}" for L in cfg.lengths))
+    for init in cfg.inits:
+        for method in cfg.methods:
+            cells = "".join(f"{_cell(table.get((init, method, L))):>16}" for L in cfg.lengths)
+            print(f"{init:<11} {method:<8} {cells}")
+    print("\nmedian updates to success of the solved runs:")
+    for init in cfg.inits:
+        for method in cfg.methods:
+            med = [
+                _median(
+                    [
+                        r["updates"]
+                        for r in results
+                        if r["init"] == init
+                        and r["method"] == method
+                        and r["length"] == L
+                        and r["solved"]
+                    ]
+                )
+                for L in cfg.lengths
+            ]
+            print(f"{init:<11} {method:<8} " + "".join(f"{m:>8}" for m in med))
+    summary = read_json(os.path.join(args.out, "summary.json"))
+    for length, t in summary.items():
+        print(
+            f"length {length}: {t['wall_s']:.0f} s training (compile {t['compile_s']:.0f} s), "
+            f"evaluation {100 * t['eval_fraction']:.1f}% of it"
+        )
+    print(f"\nwall time {time.perf_counter() - start:.0f} s; outputs in {args.out}")
+    return 0
+
+
+def _cell(cell: tuple[int, int] | None) -> str:
+    if cell is None:
+        return "-"
+    lo, hi = wilson_interval(*cell)
+    return f"{cell[0]}/{cell[1]} [{100 * lo:.0f}-{100 * hi:.0f}]"
+
+
+def _median(values: list[int]) -> str:
+    return "-" if not values else str(int(sorted(values)[len(values) // 2]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
