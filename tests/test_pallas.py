@@ -74,20 +74,18 @@ def test_matches_xla_for_every_head_activation_and_alpha(case):
 
 
 def test_padded_steps_and_bound_match_xla():
-    """Padded targets with a length per sequence (all-step and last-step heads), and a bound
-    that leaves some (step, sequence) pairs out of Omega."""
-    for name in ("memorization_5bit", "temporal_order"):
-        task, params, _, _ = _problem(name, 12, 5, 10)
-        inputs, targets = task.sample_padded(jax.random.PRNGKey(3), 5, 10, 12)
-        targets = targets._replace(last=targets.last - jnp.arange(5))  # a length per sequence
-        d = bptt(params, inputs, targets, task=task, activation="tanh")[2]
-        d_sq = np.sum(np.asarray(d) ** 2, -1)
-        bound = float(np.median(d_sq[d_sq > 0]))  # half of the non-zero pairs left out
-        assert np.sum((d_sq > 0) & (d_sq < bound)) > 0 and np.sum(d_sq >= bound) > 0
-        kw = dict(task=task, activation="tanh", alpha=4.0, bound=bound)
-        want = pj.loss_and_grads(params, inputs, targets, **kw)
-        got = pj.loss_and_grads(params, inputs, targets, backend="pallas", **kw)
-        _assert_close(got, want, what=name)
+    """Padded targets with a length per sequence (the all-step head masks the steps after
+    each), and a bound that leaves some (step, sequence) pairs out of Omega."""
+    task, params, _, _ = _problem("memorization_5bit", 12, 5, 10)
+    inputs, targets = task.sample_padded(jax.random.PRNGKey(3), 5, 10, 12)
+    targets = targets._replace(last=targets.last - jnp.arange(5))  # a length per sequence
+    d = bptt(params, inputs, targets, task=task, activation="tanh")[2]
+    d_sq = np.sum(np.asarray(d) ** 2, -1)
+    bound = float(np.median(d_sq[d_sq > 0]))  # half of the non-zero pairs left out
+    assert np.sum((d_sq > 0) & (d_sq < bound)) > 0 and np.sum(d_sq >= bound) > 0
+    kw = dict(task=task, activation="tanh", alpha=4.0, bound=bound)
+    want = pj.loss_and_grads(params, inputs, targets, **kw)
+    _assert_close(pj.loss_and_grads(params, inputs, targets, backend="pallas", **kw), want)
 
 
 def test_vmap_over_runs_and_batched_entry():
@@ -100,30 +98,26 @@ def test_vmap_over_runs_and_batched_entry():
     )
     flags = jnp.array([True, False, True])
     alpha = jnp.array([4.0, 4.0, 0.0])
-
-    def one(backend):
-        def f(p, x, y, flag, a):
-            kw = dict(task=task, activation=flag, alpha=a, backend=backend)
-            return pj.loss_and_grads(p, x, y, **kw)
-
-        return jax.jit(jax.vmap(f))(params, inputs, targets, flags, alpha)
-
-    want = one("xla")
-    _assert_close(one("pallas"), want, what="vmap")
-    got = pallas_rnn.loss_and_grads_runs(
-        params, inputs, targets, task=task, activation=flags, alpha=alpha, bound=DEFAULT_BOUND
-    )
-    _assert_close(got, want, what="batched entry")
-    for r in range(3):  # and the vmapped XLA reference is the single-run one
-        single = pj.loss_and_grads(
-            problems[r][1],
-            problems[r][2],
-            problems[r][3],
+    singles = [
+        pj.loss_and_grads(
+            *problems[r][1:],
             task=task,
             activation="tanh" if flags[r] else "sigmoid",
             alpha=float(alpha[r]),
         )
-        np.testing.assert_allclose(got[0][r], single[0], rtol=RTOL, atol=ATOL)
+        for r in range(3)
+    ]
+    want = jax.tree.map(lambda *x: jnp.stack(x), *singles)
+
+    def one(p, x, y, flag, a):
+        kw = dict(task=task, activation=flag, alpha=a, backend="pallas")
+        return pj.loss_and_grads(p, x, y, **kw)
+
+    _assert_close(jax.jit(jax.vmap(one))(params, inputs, targets, flags, alpha), want, what="vmap")
+    got = pallas_rnn.loss_and_grads_runs(
+        params, inputs, targets, task=task, activation=flags, alpha=alpha, bound=DEFAULT_BOUND
+    )
+    _assert_close(got, want, what="batched entry")
 
 
 def test_engine_trajectories_match_xla_backend():
@@ -182,3 +176,24 @@ def test_one_line_errors():
     assert "tanh, sigmoid" in error(activation="relu")
     with pytest.raises(ValueError, match=r"^backend must be one of \('xla', 'pallas'\)"):
         dataclasses.replace(engine.EngineConfig(task, (10, 11)), backend="triton")
+
+
+def test_kernels_lower_to_triton_for_gpu():
+    """No GPU here: lowering for CUDA runs the Pallas Triton lowering (op support,
+    power-of-two shapes, dot sizes) on this machine; the vmapped run axis becomes a grid
+    dimension of both kernels. Compiling to PTX and running needs a GPU (not done)."""
+    for name, length, batch, hidden in CASES:
+        task, params, inputs, targets = _problem(name, length, batch, hidden)
+        runs = jax.tree.map(lambda x: jnp.stack([x, x]), (params, inputs, targets))
+
+        def grads(p, x, y, flag, task=task):
+            kw = dict(task=task, activation=flag, alpha=4.0, bound=DEFAULT_BOUND)
+            return pallas_rnn.loss_and_grads(p, x, y, interpret=False, **kw)
+
+        traced = jax.jit(jax.vmap(grads)).trace(*runs, jnp.array([True, False]))
+        text = traced.lower(lowering_platforms=("cuda",)).as_text()
+        kernels = [
+            line for line in text.splitlines() if "custom_call @__gpu$xla.gpu.triton" in line
+        ]
+        assert len(kernels) == 2, name  # forward, backward
+        assert all("grid_y = 2" in k for k in kernels), name
