@@ -4,7 +4,7 @@ Pallas interpret mode.
 Tolerances: the kernels accumulate the weight gradients step by step and compute
 h W_rec + u W_in + b as two products, where the XLA path makes one GEMM over all steps and
 one product of [h, u, 1]; the float32 rounding differs, nothing else. rtol 1e-5 / atol 1e-6
-holds for loss, Omega and every gradient entry at these sizes (T <= 14). The engine
+holds for loss, Omega and every gradient entry at these sizes (T <= 22). The engine
 trajectories compound those roundings over 30 chaotic SGD updates: checked at rtol 1e-4 /
 atol 1e-6 (the engine tests compare the engine with a Python loop at a similar 2e-5).
 """
