@@ -33,6 +33,7 @@ from pascanu_jax.tasks import Task, get_task
 Array = jax.Array
 
 DEFAULT_BOUND = 1e-20
+BACKENDS = ("xla", "pallas")  # loss_and_grads: backprop.py, or the kernels of pallas_rnn.py
 
 
 def error_one_step_back(W_rec: Array, states: Array, d: Array, activation: str | Array) -> Array:
@@ -135,6 +136,7 @@ def loss_and_grads(
     activation: str | Array,
     alpha: float | Array,
     bound: float = DEFAULT_BOUND,
+    backend: str = "xla",
 ) -> tuple[Array, Array, Params]:
     """The task loss E, Omega, and the gradient used by MSGD-CR.
 
@@ -150,10 +152,18 @@ def loss_and_grads(
       activation: "tanh", "sigmoid" or a boolean flag (True = tanh); may be traced.
       alpha: regularisation weight; may be traced (vmap over methods).
       bound: pairs with |dE/dh_k|^2 < bound are left out of Omega.
+      backend: "xla" (`backprop.py`) or "pallas" (the fused kernels of `pallas_rnn.py`).
 
     Returns:
       (loss, omega, grads), grads with the structure of params.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    if backend == "pallas":
+        from pascanu_jax import pallas_rnn
+
+        kw = dict(task=task, activation=activation, alpha=alpha, bound=bound)
+        return pallas_rnn.loss_and_grads(params, inputs, targets, **kw)
     task = _resolve(task, params, inputs)
     return _loss_and_grads(
         params, inputs, targets, activation_flag(activation), alpha, task=task, bound=bound

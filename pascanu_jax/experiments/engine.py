@@ -43,7 +43,7 @@ from pascanu_jax.methods import (
     clip_state,
     sgd_with_clipping,
 )
-from pascanu_jax.regularizer import DEFAULT_BOUND, loss_and_grads
+from pascanu_jax.regularizer import BACKENDS, DEFAULT_BOUND, loss_and_grads
 from pascanu_jax.rnn import rnn_states
 from pascanu_jax.tasks import Task
 
@@ -102,6 +102,7 @@ class EngineConfig:
     bound: float = DEFAULT_BOUND
     periods_per_call: int = 10
     length_buckets: int = 6
+    backend: str = "xla"
 
     def __post_init__(self):
         lo, hi = self.lengths
@@ -130,6 +131,8 @@ class EngineConfig:
             raise ValueError(f"success must be a fraction in (0, 1], got {self.success}")
         if self.nonfinite not in NONFINITE_MODES:
             raise ValueError(f"nonfinite must be one of {NONFINITE_MODES}, got {self.nonfinite!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
 
     def buckets(self) -> tuple[int, ...]:
         """The longest nominal length of each bucket: [lo, hi) cut into `length_buckets`
@@ -273,6 +276,7 @@ def _run_update(cfg: EngineConfig, steps: int, const: RunConstants, params, opt_
         activation=const.is_tanh,
         alpha=const.alpha,
         bound=cfg.bound,
+        backend=cfg.backend,
     )
     updates, new_opt = tx.update(grads, opt_state, params)
     new_params = optax.apply_updates(params, updates)
