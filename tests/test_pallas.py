@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 import pascanu_jax as pj
-from pascanu_jax import engine, pallas_rnn
+from pascanu_jax import pallas_rnn
+from pascanu_jax.experiments import engine
+from pascanu_jax.experiments.runner import initial_state
+from pascanu_jax.experiments.sharding import run_mesh, to_devices, to_host
 from pascanu_jax.regularizer import DEFAULT_BOUND, bptt
-from pascanu_jax.runner import initial_state
-from pascanu_jax.sharding import run_mesh, to_devices, to_host
 
 RTOL, ATOL = 1e-5, 1e-6
 # (task, nominal length, batch, hidden): every head kind the tasks use; batch and hidden
