@@ -3,47 +3,23 @@ neural networks", in JAX.
 
     import optax, pascanu_jax as pj
     tx = optax.chain(pj.clip_by_pascanu_norm(1.0), optax.sgd(0.01))
+
+Importing the package loads the core (the network, initialisations, clipping, Omega, BPTT,
+tasks, methods, the Flax cell) and the multi-run engine (`train`, `EngineConfig`,
+`RunSpec`). The natural problems (`pascanu_jax.natural`, which reads music21 and data files)
+and the analyses (`pascanu_jax.analysis`) load on first use of one of their names here,
+e.g. `pj.load_jsb_chorales` or `pj.bifurcations` (PEP 562).
 """
 
-from pascanu_jax.analysis.dynamics import (
-    Bifurcations,
-    basin_boundary,
-    bifurcations,
-    fixed_point_branches,
-    fixed_points,
-    is_stable,
-    iterate_map,
-    one_unit_map,
-)
-from pascanu_jax.analysis.error_surface import Descent, OneUnitProblem, descent, error_surface_grid
-from pascanu_jax.analysis.gradient_flow import (
-    GradientFlow,
-    measure_gradient_flow,
-    temporal_contributions,
-)
+import importlib
+
 from pascanu_jax.clipping import PascanuClipState, clip_by_pascanu_norm
+from pascanu_jax.experiments.engine import EngineConfig, RunSpec
+from pascanu_jax.experiments.runner import train
 from pascanu_jax.flax_cell import PascanuRNNCell
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
-from pascanu_jax.losses import Head, Padded
+from pascanu_jax.losses import Head, Objective, Padded
 from pascanu_jax.methods import METHODS, Method, clip_state, get_method, sgd_with_clipping
-from pascanu_jax.natural import TrainConfig, alpha_schedule, load_problem, train_methods
-from pascanu_jax.natural.music import (
-    MusicData,
-    load_jsb_chorales,
-    load_piano_roll_pickle,
-    piano_roll,
-    pitch_sets_from_score,
-)
-from pascanu_jax.natural.sequence_model import (
-    CharHead,
-    NoteHead,
-    SequenceSet,
-    gather_batch,
-    music_set,
-    sequence_nll,
-    text_set,
-)
-from pascanu_jax.natural.text import TextData, Vocabulary, load_ptb_chars, load_text_file
 from pascanu_jax.regularizer import (
     bptt,
     error_one_step_back,
@@ -54,67 +30,101 @@ from pascanu_jax.regularizer import (
 from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
 from pascanu_jax.tasks import TASK_NAMES, Task, get_task
 
+# Top-level names whose modules load on first use: module -> names.
+_LAZY_MODULES = {
+    "pascanu_jax.analysis.dynamics": (
+        "Bifurcations",
+        "basin_boundary",
+        "bifurcations",
+        "fixed_point_branches",
+        "fixed_points",
+        "is_stable",
+        "iterate_map",
+        "one_unit_map",
+    ),
+    "pascanu_jax.analysis.error_surface": (
+        "Descent",
+        "OneUnitProblem",
+        "descent",
+        "error_surface_grid",
+    ),
+    "pascanu_jax.analysis.gradient_flow": (
+        "GradientFlow",
+        "measure_gradient_flow",
+        "temporal_contributions",
+    ),
+    "pascanu_jax.natural": ("TrainConfig", "alpha_schedule", "load_problem", "train_methods"),
+    "pascanu_jax.natural.music": (
+        "MusicData",
+        "load_jsb_chorales",
+        "load_piano_roll_pickle",
+        "piano_roll",
+        "pitch_sets_from_score",
+    ),
+    "pascanu_jax.natural.sequence_model": (
+        "CharHead",
+        "CharPrediction",
+        "NoteHead",
+        "NotePrediction",
+        "SequenceSet",
+        "gather_batch",
+        "music_set",
+        "sequence_nll",
+        "text_set",
+    ),
+    "pascanu_jax.natural.text": ("TextData", "Vocabulary", "load_ptb_chars", "load_text_file"),
+}
+_LAZY = {name: module for module, names in _LAZY_MODULES.items() for name in names}
+_SUBPACKAGES = ("analysis", "cli", "experiments", "natural", "outputs")
+
+
+def __getattr__(name: str):
+    """Load a lazy top-level name (or subpackage) on first use and keep it."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_SUBPACKAGES})
+
+
 __all__ = [
     "METHODS",
     "SCHEMES",
     "TASK_NAMES",
-    "Bifurcations",
-    "CharHead",
-    "Descent",
-    "GradientFlow",
+    "EngineConfig",
     "Head",
     "InitScheme",
     "Method",
-    "MusicData",
-    "NoteHead",
-    "OneUnitProblem",
+    "Objective",
     "Padded",
     "PascanuClipState",
     "PascanuRNNCell",
-    "SequenceSet",
+    "RunSpec",
     "Task",
-    "TextData",
-    "TrainConfig",
-    "Vocabulary",
     "activate",
     "activation_derivative",
-    "alpha_schedule",
-    "basin_boundary",
-    "bifurcations",
     "bptt",
     "clip_by_pascanu_norm",
     "clip_state",
-    "descent",
     "error_one_step_back",
-    "error_surface_grid",
-    "fixed_point_branches",
-    "fixed_points",
-    "gather_batch",
     "get_method",
     "get_scheme",
     "get_task",
     "init_rnn",
-    "is_stable",
-    "iterate_map",
     "jacobian_norm_ratios",
-    "load_jsb_chorales",
-    "load_piano_roll_pickle",
-    "load_problem",
-    "load_ptb_chars",
-    "load_text_file",
     "loss_and_grads",
-    "measure_gradient_flow",
-    "music_set",
     "omega",
-    "one_unit_map",
-    "piano_roll",
-    "pitch_sets_from_score",
     "readout",
     "rnn_states",
-    "sequence_nll",
     "sgd_with_clipping",
     "spectral_radius",
-    "temporal_contributions",
-    "text_set",
-    "train_methods",
+    "train",
+    *sorted(_LAZY),
 ]

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from pascanu_jax.losses import Objective
 from pascanu_jax.rnn import Params, activate, activation_derivative
 
 Array = jax.Array
@@ -82,7 +83,7 @@ def backprop(
     params: Params,
     inputs: Array,
     targets,
-    task,
+    task: Objective,
     is_tanh: Array,
     weights: PairWeights | None = None,
     keep: bool = False,

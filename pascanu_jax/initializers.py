@@ -12,12 +12,19 @@ row all but 15 randomly chosen entries are set to 0, then the matrix is rescaled
 spectral radius rho(W_rec) = max |eigenvalue| is exactly 0.95. (In the row-vector form
 h @ W_rec a row holds a unit's outgoing weights; the paper's text speaks of 15 incoming
 connections, the code of rows.)
+
+Each matrix of a scheme is also available as an initializer `(key, shape, dtype) -> array`
+(the convention of `jax.nn.initializers` and of Flax's `kernel_init` arguments):
+`kernel_init(scheme)` for W_in, `recurrent_kernel_init(scheme)` for W_rec,
+`output_kernel_init(scheme)` for W_out and `bias_init(scheme)` for the biases;
+`init_rnn` is built from them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable, Sequence
 from types import MappingProxyType
 
 import jax
@@ -79,29 +86,91 @@ def _normal(key: jax.Array, shape: tuple[int, ...], std: float) -> jax.Array:
     return std * jax.random.normal(key, shape, jnp.float32)
 
 
+# (key, shape, dtype) -> array: the signature of jax.nn.initializers and of Flax's
+# `kernel_init`, `recurrent_kernel_init` and `bias_init`.
+Initializer = Callable[..., jax.Array]
+
+
+def normal(stddev: float) -> Initializer:
+    """Zero-mean normal initializer with standard deviation `stddev`.
+
+    Drawn in float32 and then cast to `dtype`, so the values do not depend on the dtype
+    asked for (beyond its rounding).
+    """
+
+    def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
+        return _normal(key, tuple(shape), float(stddev)).astype(dtype)
+
+    return init
+
+
+def sparse_normal(
+    stddev: float, nonzero: int | None = None, radius: float | None = None
+) -> Initializer:
+    """Initializer of a square matrix: normal(0, stddev), optionally sparse and rescaled.
+
+    With `nonzero = k`, each row keeps k entries chosen uniformly without replacement and the
+    others are 0; with `radius = r`, the matrix is then scaled by r / rho, rho its spectral
+    radius computed on the host in float64 (eig is not available on every accelerator), so
+    this initializer is not jittable. `sparse_normal(0.01, 15, 0.95)` is smart_tanh's W_rec.
+    """
+
+    def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
+        shape = tuple(shape)
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"a recurrent matrix is square (H, H); got shape {shape}")
+        n = shape[0]
+        if nonzero is not None and n < nonzero:
+            raise ValueError(
+                f"keeping {nonzero} non-zeros per row of W_rec needs n_hidden >= {nonzero}; "
+                f"got n_hidden = {n}"
+            )
+        W = _sparse_normal(key, n, float(stddev), nonzero)
+        if radius is None:
+            return W.astype(dtype)
+        W64 = np.asarray(W, np.float64)
+        rho = spectral_radius(W64)
+        if rho == 0.0:
+            raise ValueError("drew a W_rec with spectral radius 0; use another key")
+        return jnp.asarray(W64 * (radius / rho), dtype)
+
+    return init
+
+
+def kernel_init(scheme: str | InitScheme) -> Initializer:
+    """The scheme's initializer of W_in, (n_in, H): normal(0, std_in)."""
+    return normal(get_scheme(scheme).std_in)
+
+
+def recurrent_kernel_init(scheme: str | InitScheme) -> Initializer:
+    """The scheme's initializer of W_rec, (H, H): normal(0, std_rec); for smart_tanh, 15
+    non-zeros per row and spectral radius 0.95 (module docstring)."""
+    s = get_scheme(scheme)
+    return sparse_normal(s.std_rec, s.rec_nonzero, s.spectral_radius)
+
+
+def output_kernel_init(scheme: str | InitScheme) -> Initializer:
+    """The scheme's initializer of W_out, (H, n_out): normal(0, std_out)."""
+    return normal(get_scheme(scheme).std_out)
+
+
+def bias_init(scheme: str | InitScheme) -> Initializer:
+    """The scheme's initializer of b and b_out: zeros (every scheme of the paper)."""
+    get_scheme(scheme)  # a clear error for an unknown name
+    return jax.nn.initializers.zeros
+
+
 def recurrent_weights(
     key: jax.Array, scheme: str | InitScheme, n_hidden: int, dtype=jnp.float32
 ) -> jax.Array:
-    """W_rec (H, H) of a scheme: normal(0, std_rec), optionally sparse and rescaled.
-
-    With `rec_nonzero = k`, each row keeps k entries chosen uniformly without replacement;
-    with `spectral_radius = r`, W_rec <- W_rec * r / rho(W_rec), rho computed in float64.
-    Runs on the host (eig is not available on every accelerator), so it is not jittable.
-    """
+    """W_rec (H, H) of a scheme: `recurrent_kernel_init(scheme)(key, (H, H), dtype)`."""
     s = get_scheme(scheme)
     if s.rec_nonzero is not None and n_hidden < s.rec_nonzero:
         raise ValueError(
             f"{s.name} keeps {s.rec_nonzero} non-zeros per row of W_rec, so it needs "
             f"n_hidden >= {s.rec_nonzero}; got n_hidden = {n_hidden}"
         )
-    W = _sparse_normal(key, n_hidden, s.std_rec, s.rec_nonzero)
-    if s.spectral_radius is not None:
-        W64 = np.asarray(W, np.float64)
-        rho = spectral_radius(W64)
-        if rho == 0.0:
-            raise ValueError(f"{s.name}: drew a W_rec with spectral radius 0; use another key")
-        return jnp.asarray(W64 * (s.spectral_radius / rho), dtype)
-    return W.astype(dtype)
+    return recurrent_kernel_init(s)(key, (n_hidden, n_hidden), dtype)
 
 
 def init_rnn(
@@ -129,9 +198,9 @@ def init_rnn(
             raise ValueError(f"{name} must be a positive integer, got {n!r}")
     k_in, k_rec, k_out = jax.random.split(key, 3)
     return {
-        "W_in": _normal(k_in, (n_in, n_hidden), s.std_in).astype(dtype),
+        "W_in": kernel_init(s)(k_in, (n_in, n_hidden), dtype),
         "W_rec": recurrent_weights(k_rec, s, n_hidden, dtype),
         "b": jnp.zeros((n_hidden,), dtype),
-        "W_out": _normal(k_out, (n_hidden, n_out), s.std_out).astype(dtype),
+        "W_out": output_kernel_init(s)(k_out, (n_hidden, n_out), dtype),
         "b_out": jnp.zeros((n_out,), dtype),
     }

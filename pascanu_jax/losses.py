@@ -12,13 +12,18 @@ Three heads cover the pathological problems (docs/protocol.md, "Task heads"):
 Targets are either a plain array (every sequence fills all T steps) or `Padded`, which
 adds each sequence's last real step: the state read is h at that step, and steps after it
 are masked out of all_softmax.
+
+`Objective` is the whole of what BPTT and the regulariser (`backprop.py`, `regularizer.py`)
+need from their `task=` argument: the number of outputs and the loss E as a function of the
+states. A `tasks.Task` is one; so are the natural problems' `NotePrediction` and
+`CharPrediction` (`pascanu_jax.natural.sequence_model`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +47,24 @@ class Padded(NamedTuple):
 
     target: Array
     last: Array
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """What a training step needs from `task=`: outputs and the loss E of the states.
+
+    Implementations must be hashable and compare by value (frozen dataclasses do): they are
+    static arguments of jitted functions, so equal objectives share one compiled program.
+
+    Attributes:
+      n_out: number of output units; the shape of W_out (H, n_out) is checked against it.
+    """
+
+    n_out: int
+
+    def loss(self, params: Params, states: Array, targets: Array | Padded) -> Array:
+        """The scalar loss E from the states h_1..h_T, (T, B, H), and the targets."""
+        ...
 
 
 def _last_state(states: Array, targets: Array | Padded) -> tuple[Array, Array]:

@@ -17,6 +17,10 @@ d_k come from the same backward pass as dE/dtheta (`backprop.py`), which also co
 a_k W_rec^T, so training gets Omega's value without any extra pass over time, and its
 immediate gradient, sum_k c_k (a_k W_rec^T)^T a_k = W_rec (sum_k c_k a_k^T a_k), needs only
 a_k, which dE/dW_rec needs anyway.
+
+`task=` is anything that follows `losses.Objective` (n_out and loss(params, states,
+targets)); a task name is looked up in the catalogue (`tasks.resolve_task`) when the call
+is made, so this module does not depend on the catalogue.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ import jax
 import jax.numpy as jnp
 
 from pascanu_jax.backprop import backprop
+from pascanu_jax.losses import Objective
 from pascanu_jax.rnn import Params, activation_derivative, activation_flag, check_params
-from pascanu_jax.tasks import Task, get_task
 
 Array = jax.Array
 
@@ -79,22 +83,30 @@ def omega(
 
 
 def bptt(
-    params: Params, inputs: Array, targets, *, task: Task | str, activation: str | Array
+    params: Params, inputs: Array, targets, *, task: Objective | str, activation: str | Array
 ) -> tuple[Array, Array, Array, Params]:
     """One forward and one backward pass: (E, states h_k, d_k = dE/dh_k, dE/dtheta).
 
     d_k is the total derivative of E w.r.t. the state h_k (all paths through later steps),
     the "temporal contribution" factor of eq. (4); |d_k| against k shows the gradient
-    vanishing or exploding. Shapes: states and d (T, B, H).
+    vanishing or exploding. Shapes: states and d (T, B, H). `task` as in `loss_and_grads`.
     """
-    task = _resolve(task, params, inputs)
+    task = _objective(task, params, inputs)
     return _bptt(params, inputs, targets, activation_flag(activation), task=task)
 
 
-def _resolve(task: Task | str, params: Params, inputs: Array):
+def _objective(task: Objective | str, params: Params, inputs: Array) -> Objective:
+    """The objective of `task=` (a name is resolved here, at the API edge); checks params."""
     if isinstance(task, str):
-        task = get_task(task)
-    check_params(params, n_in=inputs.shape[-1], n_out=getattr(task, "n_out", None))
+        from pascanu_jax.tasks import resolve_task  # the catalogue, only for a name
+
+        task = resolve_task(task)
+    if not isinstance(task, Objective):
+        raise TypeError(
+            "task must be a task name or an Objective (n_out and loss(params, states, "
+            f"targets)); got {type(task).__name__}"
+        )
+    check_params(params, n_in=inputs.shape[-1], n_out=task.n_out)
     return task
 
 
@@ -132,7 +144,7 @@ def loss_and_grads(
     inputs: Array,
     targets,
     *,
-    task: Task | str,
+    task: Objective | str,
     activation: str | Array,
     alpha: float | Array,
     bound: float = DEFAULT_BOUND,
@@ -147,8 +159,9 @@ def loss_and_grads(
     Args:
       params: dict from `init_rnn`.
       inputs: (T, B, n_in); targets: as returned by `task.sample` (or `sample_padded`).
-      task: a `Task` or task name; any hashable object with `loss(params, states, targets)`
-        (and `n_out`, optionally) works.
+      task: a `losses.Objective` (hashable, with `n_out` and `loss(params, states,
+        targets)`): a `Task`, a natural problem's `NotePrediction` / `CharPrediction`, or
+        a task name of `tasks.TASK_NAMES`.
       activation: "tanh", "sigmoid" or a boolean flag (True = tanh); may be traced.
       alpha: regularisation weight; may be traced (vmap over methods).
       bound: pairs with |dE/dh_k|^2 < bound are left out of Omega.
@@ -159,12 +172,12 @@ def loss_and_grads(
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    task = _objective(task, params, inputs)
     if backend == "pallas":
         from pascanu_jax import pallas_rnn
 
         kw = dict(task=task, activation=activation, alpha=alpha, bound=bound)
         return pallas_rnn.loss_and_grads(params, inputs, targets, **kw)
-    task = _resolve(task, params, inputs)
     return _loss_and_grads(
         params, inputs, targets, activation_flag(activation), alpha, task=task, bound=bound
     )

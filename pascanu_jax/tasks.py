@@ -34,7 +34,7 @@ from types import MappingProxyType
 import jax
 import jax.numpy as jnp
 
-from pascanu_jax.losses import ALL_SOFTMAX, LAST_LINEAR, LAST_SOFTMAX, Head, Padded
+from pascanu_jax.losses import ALL_SOFTMAX, LAST_LINEAR, LAST_SOFTMAX, Head, Objective, Padded
 from pascanu_jax.rnn import Params
 
 Array = jax.Array
@@ -266,3 +266,12 @@ def get_task(name: str, **options: int) -> Task:
         n_values=int(n_values),
         n_pos=int(n_pos),
     )
+
+
+def resolve_task(task: Objective | str) -> Objective:
+    """`get_task(task)` for a task name, else `task` itself (a `Task` or any `Objective`).
+
+    Public functions that take `task=` call it first, so names are resolved at the API edge
+    and the code below them depends only on the `losses.Objective` protocol.
+    """
+    return get_task(task) if isinstance(task, str) else task

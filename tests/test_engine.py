@@ -114,9 +114,9 @@ def test_frozen_runs_stay_frozen():
 
 
 def test_error_count_matches_numpy():
-    params = pj.init_rnn(jax.random.PRNGKey(0), "basic_tanh", 6, 12, 4)
+    params = pj.init_rnn(jax.random.key(0), "basic_tanh", 6, 12, 4)
     params["W_rec"] = params["W_rec"] * 6.0
-    key = jax.random.PRNGKey(5)
+    key = jax.random.key(5)
     n, lengths = 1200, (20, 41)  # three chunks, the last one part-masked; a drawn length each
     frac = float(engine.misclassified_fraction(TASK, lengths, params, jnp.bool_(True), key, n))
     p = {k: np.asarray(v, np.float64) for k, v in params.items()}
@@ -224,7 +224,7 @@ print(json.dumps({"runs": res.runs, "W_rec": W_rec}))
 def test_variable_length_draws_pad_to_the_longest():
     lengths = set()
     for i in range(20):
-        inputs, targets = engine.draw(TASK, (10, 30), jax.random.PRNGKey(i), 4)
+        inputs, targets = engine.draw(TASK, (10, 30), jax.random.key(i), 4)
         assert inputs.shape == (29, 4, 6)
         lengths.add(int(targets.last[0]) + 1)
     assert len(lengths) > 5 and min(lengths) >= 10 and max(lengths) < 30

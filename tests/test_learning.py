@@ -11,7 +11,7 @@ BATCH = 20
 
 def test_smart_tanh_msgd_cr_solves_temporal_order_20():
     task = pj.get_task("temporal_order")
-    key = jax.random.PRNGKey(0)
+    key = jax.random.key(0)
     params = pj.init_rnn(key, "smart_tanh", task.n_in, 50, task.n_out)
     tx = optax.chain(pj.clip_by_pascanu_norm(1.0), optax.sgd(0.01))
 

@@ -6,6 +6,10 @@ Jacobians; its W_rec-gradient holds h_k, d_k and act'(z_k) fixed by construction
 stop_gradient, no perturbation trick, no act' formula).
 """
 
+import ast
+import dataclasses
+import pathlib
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -97,7 +101,7 @@ def _loop_states(p, inputs, act):
 
 def _problem(scheme, task_name, length, seed=0, scale=1.0):
     task = pj.get_task(task_name)
-    k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+    k1, k2 = jax.random.split(jax.random.key(seed))
     params = pj.init_rnn(k1, scheme, task.n_in, 5, task.n_out)
     params = {
         k: jnp.asarray(v, jnp.float64) * (scale if k == "W_rec" else 1.0) for k, v in params.items()
@@ -169,7 +173,7 @@ def test_alpha_zero_is_exactly_grad_of_E(activation, x64):
     with jax.enable_x64(x64):
         dtype = jnp.float64 if x64 else jnp.float32
         task = pj.get_task("temporal_order")
-        k1, k2 = jax.random.split(jax.random.PRNGKey(3))
+        k1, k2 = jax.random.split(jax.random.key(3))
         params = jax.tree.map(lambda x: x.astype(dtype), pj.init_rnn(k1, "basic_tanh", 6, 50, 4))
         inputs, targets = task.sample(k2, 20, 30)
         inputs = inputs.astype(dtype)
@@ -191,8 +195,8 @@ def test_alpha_zero_is_exactly_grad_of_E(activation, x64):
 
 def test_omega_is_zero_when_every_pair_is_left_out():
     task = pj.get_task("temporal_order")
-    params = pj.init_rnn(jax.random.PRNGKey(0), "basic_tanh", 6, 8, 4)
-    inputs, targets = task.sample(jax.random.PRNGKey(1), 4, 10)
+    params = pj.init_rnn(jax.random.key(0), "basic_tanh", 6, 8, 4)
+    inputs, targets = task.sample(jax.random.key(1), 4, 10)
     _loss, om, grads = pj.loss_and_grads(
         params, inputs, targets, task=task, activation="tanh", alpha=4.0, bound=1e30
     )
@@ -205,8 +209,8 @@ def test_omega_is_zero_when_every_pair_is_left_out():
 
 def test_flag_activation_equals_named_activation():
     task = pj.get_task("temporal_order")
-    params = pj.init_rnn(jax.random.PRNGKey(0), "basic_tanh", 6, 16, 4)
-    inputs, targets = task.sample(jax.random.PRNGKey(1), 4, 20)
+    params = pj.init_rnn(jax.random.key(0), "basic_tanh", 6, 16, 4)
+    inputs, targets = task.sample(jax.random.key(1), 4, 20)
     for name, flag in (("tanh", True), ("sigmoid", False)):
         a = pj.loss_and_grads(params, inputs, targets, task=task, activation=name, alpha=2.0)
         b = jax.jit(
@@ -217,8 +221,8 @@ def test_flag_activation_equals_named_activation():
 
 def test_bad_input_is_a_clear_error():
     task = pj.get_task("temporal_order")
-    params = pj.init_rnn(jax.random.PRNGKey(0), "basic_tanh", 6, 8, 4)
-    inputs, targets = task.sample(jax.random.PRNGKey(1), 4, 10)
+    params = pj.init_rnn(jax.random.key(0), "basic_tanh", 6, 8, 4)
+    inputs, targets = task.sample(jax.random.key(1), 4, 10)
     with pytest.raises(ValueError, match="W_in"):
         pj.loss_and_grads(params, inputs[..., :5], targets, task=task, activation="tanh", alpha=0.0)
     with pytest.raises(ValueError, match="W_out"):
@@ -229,3 +233,55 @@ def test_bad_input_is_a_clear_error():
         pj.loss_and_grads(params, inputs, targets, task=task, activation="relu", alpha=0.0)
     with pytest.raises(ValueError, match="unknown task"):
         pj.loss_and_grads(params, inputs, targets, task="adding", activation="tanh", alpha=0.0)
+    with pytest.raises(TypeError, match="Objective"):
+        pj.loss_and_grads(params, inputs, targets, task=object(), activation="tanh", alpha=0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanSquaredLastState:
+    """An objective that is no task of the catalogue: E = mean of |y_T - 1|^2."""
+
+    n_out: int = 4
+
+    def loss(self, params, states, targets):
+        del targets
+        return jnp.mean(jnp.sum((pj.readout(params, states[-1]) - 1.0) ** 2, axis=-1))
+
+
+def test_any_objective_works_and_a_name_equals_its_task():
+    task = pj.get_task("temporal_order")
+    params = pj.init_rnn(jax.random.key(0), "basic_tanh", 6, 8, 4)
+    inputs, targets = task.sample(jax.random.key(1), 4, 10)
+    by_name = pj.loss_and_grads(
+        params, inputs, targets, task="temporal_order", activation="tanh", alpha=4.0
+    )
+    by_task = pj.loss_and_grads(params, inputs, targets, task=task, activation="tanh", alpha=4.0)
+    chex.assert_trees_all_equal(by_name, by_task)
+
+    objective = MeanSquaredLastState()
+    assert isinstance(objective, pj.Objective) and isinstance(task, pj.Objective)
+    loss, om, grads = pj.loss_and_grads(
+        params, inputs, targets, task=objective, activation="tanh", alpha=0.0
+    )
+
+    def E(p):
+        return objective.loss(p, pj.rnn_states(p, inputs, "tanh"), None)
+
+    np.testing.assert_allclose(loss, E(params), rtol=1e-6)
+    chex.assert_trees_all_close(grads, jax.grad(E)(params), rtol=1e-5, atol=1e-7)
+    assert float(om) > 0.0
+    with pytest.raises(ValueError, match="W_out"):
+        pj.loss_and_grads(
+            params, inputs, targets, task=MeanSquaredLastState(3), activation="tanh", alpha=0.0
+        )
+
+
+def test_regulariser_and_gradient_flow_do_not_import_the_task_catalogue_at_module_level():
+    root = pathlib.Path(pj.__file__).parent
+    for path in (root / "regularizer.py", root / "analysis" / "gradient_flow.py"):
+        tree = ast.parse(path.read_text())
+        top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+        modules = {n.module for n in top if isinstance(n, ast.ImportFrom)}
+        modules |= {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
+        assert "pascanu_jax.tasks" not in modules, path
+        assert "pascanu_jax.losses" in modules, path  # the Objective protocol

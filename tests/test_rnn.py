@@ -22,7 +22,7 @@ def numpy_states(params, inputs, activation):
 
 
 def _setup(scheme="basic_tanh", H=16, T=25, B=5, seed=0):
-    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(seed), 3)
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
     params = pj.init_rnn(k1, scheme, 3, H, 2)
     params["b"] = 0.3 * jax.random.normal(k3, (H,))  # exercise the bias too
     params["W_rec"] = params["W_rec"] * 2.5  # rho near 1: non-trivial, not chaotic
@@ -74,19 +74,71 @@ def test_flax_cell_in_nnx_rnn_equals_functional_core():
     params, inputs = _setup(H=12)
     for activation in ("tanh", "sigmoid"):
         cell = pj.PascanuRNNCell.from_params(params, activation)
+        assert cell.num_feature_axes == 1 and cell.param_dtype == jnp.float32
+        expected = pj.rnn_states(params, inputs, activation)
         states = nnx.RNN(cell)(jnp.swapaxes(inputs, 0, 1))  # Flax is batch-major
-        np.testing.assert_allclose(
-            jnp.swapaxes(states, 0, 1), pj.rnn_states(params, inputs, activation), atol=1e-6
-        )
+        np.testing.assert_array_equal(jnp.swapaxes(states, 0, 1), expected)
+        jitted = nnx.jit(lambda c, x: nnx.RNN(c, time_major=True)(x))(cell, inputs)
+        np.testing.assert_array_equal(jitted, expected)
+        carry, y = cell(cell.initialize_carry(inputs[0].shape), inputs[0])
+        np.testing.assert_array_equal(carry, expected[0])
+        np.testing.assert_array_equal(y, expected[0])
 
 
-def test_flax_cell_initialises_like_the_scheme():
+def test_flax_cell_holds_init_rnn_parameters_of_the_same_key():
     cell = pj.PascanuRNNCell(6, 50, scheme="smart_tanh", rngs=nnx.Rngs(0))
+    params = pj.init_rnn(nnx.Rngs(0).params(), "smart_tanh", 6, 50, 4)
+    for name in ("W_in", "W_rec", "b"):
+        np.testing.assert_array_equal(getattr(cell, name)[...], params[name])
     W = np.asarray(cell.W_rec[...])
     np.testing.assert_array_equal((W != 0).sum(1), 15)
     assert abs(pj.spectral_radius(W) - 0.95) < 1e-6
     assert cell.activation == "tanh"
     assert pj.PascanuRNNCell(6, 50, scheme="sigmoid", rngs=nnx.Rngs(0)).activation == "sigmoid"
+
+
+def test_flax_cell_takes_injected_initializers_and_dtypes():
+    cell = pj.PascanuRNNCell(
+        3,
+        20,
+        scheme="sigmoid",
+        kernel_init=nnx.initializers.ones,
+        recurrent_kernel_init=pj.initializers.recurrent_kernel_init("smart_tanh"),
+        bias_init=nnx.initializers.constant(0.5),
+        param_dtype=jnp.float16,
+        rngs=nnx.Rngs(1),
+    )
+    assert cell.activation == "sigmoid"  # the scheme's, though W_rec is smart_tanh's
+    np.testing.assert_array_equal(cell.W_in[...], np.ones((3, 20), np.float16))
+    np.testing.assert_array_equal(cell.b[...], np.full(20, 0.5, np.float16))
+    assert cell.W_rec[...].dtype == jnp.float16
+    np.testing.assert_array_equal((np.asarray(cell.W_rec[...]) != 0).sum(1), 15)
+
+    params, inputs = _setup(H=12)
+    low = pj.PascanuRNNCell.from_params(params, "tanh", dtype=jnp.bfloat16)
+    assert low.W_rec[...].dtype == jnp.float32  # parameters keep their dtype
+    carry = low.initialize_carry((5, 3))
+    assert carry.shape == (5, 12) and carry.dtype == jnp.bfloat16
+    states = nnx.RNN(low, time_major=True)(inputs)
+    assert states.dtype == jnp.bfloat16
+    np.testing.assert_allclose(
+        np.asarray(states, np.float32), pj.rnn_states(params, inputs, "tanh"), atol=0.05
+    )
+
+
+def test_flax_cell_carry_init_and_bad_input():
+    params, _ = _setup(H=12)
+    cell = pj.PascanuRNNCell.from_params(params, "tanh")
+    h0 = cell.initialize_carry((4, 7, 3), nnx.Rngs(carry=2), carry_init=nnx.initializers.ones)
+    np.testing.assert_array_equal(h0, np.ones((4, 7, 12), np.float32))
+    with pytest.raises(ValueError, match="needs rngs"):
+        cell.initialize_carry((4, 3), carry_init=nnx.initializers.ones)
+    with pytest.raises(ValueError, match="lacks"):
+        pj.PascanuRNNCell.from_params({"W_rec": params["W_rec"]}, "tanh")
+    with pytest.raises(ValueError, match="unknown activation"):
+        pj.PascanuRNNCell.from_params(params, "relu")
+    with pytest.raises(ValueError, match="square"):
+        pj.initializers.recurrent_kernel_init("basic_tanh")(jax.random.key(0), (3, 4))
 
 
 def test_bad_input():

@@ -16,8 +16,8 @@ H = 12
 
 
 def _params(n_in, n_out, seed=0):
-    params = pj.init_rnn(jax.random.PRNGKey(seed), "basic_tanh", n_in, H, n_out)
-    k = jax.random.split(jax.random.PRNGKey(seed + 1), 2)
+    params = pj.init_rnn(jax.random.key(seed), "basic_tanh", n_in, H, n_out)
+    k = jax.random.split(jax.random.key(seed + 1), 2)
     params["b"] = 0.2 * jax.random.normal(k[0], (H,))
     params["b_out"] = 0.5 * jax.random.normal(k[1], (n_out,))
     params["W_out"] = params["W_out"] * 10.0  # outputs far from uniform

@@ -7,7 +7,7 @@ import pytest
 
 import pascanu_jax as pj
 
-KEY = jax.random.PRNGKey(0)
+KEY = jax.random.key(0)
 
 
 def _symbols(inputs):
@@ -62,7 +62,7 @@ def test_addition_layout_padding_and_target(name, L):
     task = pj.get_task(name)
     lengths = set()
     for seed in range(12):
-        inputs, targets = task.sample(jax.random.PRNGKey(seed), 64, L)
+        inputs, targets = task.sample(jax.random.key(seed), 64, L)
         x = np.asarray(inputs)
         T = L + L // 10 - 1
         assert x.shape == (T, 64, 2)
@@ -90,10 +90,10 @@ def test_addition_layout_padding_and_target(name, L):
 def test_addition_loss_reads_each_sequence_last_step():
     task = pj.get_task("addition")
     params = pj.init_rnn(KEY, "basic_tanh", 2, 8, 1)
-    inputs, targets = task.sample(jax.random.PRNGKey(3), 6, 40)
+    inputs, targets = task.sample(jax.random.key(3), 6, 40)
     real = int(targets.last[0]) + 1
     if real == inputs.shape[0]:  # make sure there is padding to ignore
-        inputs, targets = task.sample(jax.random.PRNGKey(4), 6, 40)
+        inputs, targets = task.sample(jax.random.key(4), 6, 40)
         real = int(targets.last[0]) + 1
     assert real < inputs.shape[0]
     states = pj.rnn_states(params, inputs, "tanh")
@@ -195,7 +195,7 @@ def test_errors_count_misclassified_sequences():
 def test_deterministic_by_key():
     for name in pj.TASK_NAMES:
         task = pj.get_task(name)
-        a, b, c = (task.sample(k, 8, 20) for k in (KEY, KEY, jax.random.PRNGKey(1)))
+        a, b, c = (task.sample(k, 8, 20) for k in (KEY, KEY, jax.random.key(1)))
         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
             np.testing.assert_array_equal(x, y)
         assert not np.array_equal(a[0], c[0])

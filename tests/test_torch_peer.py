@@ -37,9 +37,9 @@ def runs():
     gradient reaches back through the steps) and batches, and the same stacked."""
     params = []
     for seed in range(R):
-        p = pj.init_rnn(jax.random.PRNGKey(seed), "basic_tanh", TASK.n_in, H, TASK.n_out)
+        p = pj.init_rnn(jax.random.key(seed), "basic_tanh", TASK.n_in, H, TASK.n_out)
         params.append({**p, "W_rec": 3.0 * p["W_rec"], "b": p["b"] + 0.1 * (seed + 1)})
-    batches = [TASK.sample(jax.random.PRNGKey(100 + seed), B, T) for seed in range(R)]
+    batches = [TASK.sample(jax.random.key(100 + seed), B, T) for seed in range(R)]
     stacked = {k: np.stack([np.asarray(p[k]) for p in params]) for k in params[0]}
     inputs = np.stack([np.asarray(x) for x, _ in batches])
     labels = np.stack([np.asarray(y) for _, y in batches])

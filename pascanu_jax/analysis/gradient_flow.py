@@ -8,7 +8,8 @@ it falls exponentially towards k = 1 when the gradient vanishes and grows when i
 The per-step ratio |d_k dh_k/dh_{k-1}| / |d_k| is the factor one step of the backward pass
 applies; Omega (eq. 9) pushes it towards 1.
 
-Both come from one BPTT pass (`regularizer.bptt`), for any parameters and any task.
+Both come from one BPTT pass (`regularizer.bptt`), for any parameters and any objective
+(`losses.Objective`: a task of the catalogue, or a natural problem's prediction).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from pascanu_jax.losses import Objective
 from pascanu_jax.regularizer import DEFAULT_BOUND, bptt, jacobian_norm_ratios
 from pascanu_jax.rnn import Params, activation_flag
-from pascanu_jax.tasks import Task, get_task
 
 Array = jax.Array
 
@@ -44,7 +45,7 @@ def measure_gradient_flow(
     inputs: Array,
     targets,
     *,
-    task: Task | str,
+    task: Objective | str,
     activation: str | Array,
     bound: float = DEFAULT_BOUND,
 ) -> GradientFlow:
@@ -53,14 +54,18 @@ def measure_gradient_flow(
     Args:
       params: dict from `init_rnn`, trained or not.
       inputs: (T, B, n_in); targets as returned by `task.sample`.
-      task: a `Task` or task name. activation: "tanh" or "sigmoid".
+      task: a `losses.Objective` (a `Task`, ...) or a task name, as in `loss_and_grads`.
+      activation: "tanh" or "sigmoid".
       bound: steps with |d_k|^2 < bound get a NaN ratio (as Omega leaves them out).
 
     E is the batch mean, so each sequence's d_k carries a factor 1/B; a plot of
     log10 |dE/dh_k| against k is only shifted by it. Steps after a padded sequence's last
     real step do not affect E: their |d_k| is 0.
     """
-    task = get_task(task) if isinstance(task, str) else task
+    if isinstance(task, str):
+        from pascanu_jax.tasks import resolve_task  # the catalogue, only for a name
+
+        task = resolve_task(task)
     return _measure(params, inputs, targets, activation_flag(activation), task=task, bound=bound)
 
 
@@ -76,7 +81,7 @@ def temporal_contributions(
     inputs: Array,
     targets,
     *,
-    task: Task | str,
+    task: Objective | str,
     activation: str | Array,
     per_sequence: bool = False,
 ) -> Array:

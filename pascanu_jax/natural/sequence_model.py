@@ -1,17 +1,22 @@
 """Sequence prediction with the paper's RNN: an output at every step (Pascanu et al., 2013,
 §4.2, Table 1).
 
-Heads (usable as `task=` in `pj.loss_and_grads`; targets are `pj.Padded`, steps after each
-sequence's `last` are masked):
+Two prediction problems, each a `losses.Objective` (usable as `task=` in
+`pj.loss_and_grads`; targets are `pj.Padded`, steps after each sequence's `last` are
+masked):
 
-    NoteHead   88 sigmoid outputs, one per piano key. With y_t = h_t W_out + b_out and
-               v_t in {0, 1}^88 the notes at step t,
-                   NLL_t = sum_{p=1..88} -[v_tp log s(y_tp) + (1 - v_tp) log(1 - s(y_tp))],
-               s the logistic sigmoid (natural log): the negative log-likelihood of the step
-               under independent notes. Reported: NLL per time step = mean_t NLL_t.
-    CharHead   softmax over the vocabulary, target k steps ahead:
-                   NLL_t = -log softmax(y_t)[x_{t+k}];
-               reported in bits per character = mean_t NLL_t / ln 2.
+    NotePrediction  88 sigmoid outputs, one per piano key. With y_t = h_t W_out + b_out
+                    and v_t in {0, 1}^88 the notes at step t,
+                        NLL_t = sum_{p=1..88} -[v_tp log s(y_tp) + (1 - v_tp) log(1 - s(y_tp))],
+                    s the logistic sigmoid (natural log): the negative log-likelihood of
+                    the step under independent notes. Reported: NLL per time step =
+                    mean_t NLL_t.
+    CharPrediction  softmax over the vocabulary, target k steps ahead:
+                        NLL_t = -log softmax(y_t)[x_{t+k}];
+                    reported in bits per character = mean_t NLL_t / ln 2.
+
+(Formerly `NoteHead` and `CharHead`, names kept as aliases: "head" is the word for a
+pathological task's loss and error criterion, `losses.Head`, which these are not.)
 
 E (the loss trained) is mean_t NLL_t over the real steps of the minibatch.
 
@@ -102,8 +107,8 @@ def _masked_mean(step_nll: Array, mask: Array) -> Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class NoteHead:
-    """88 independent sigmoid outputs; NLL_t summed over notes (module docstring)."""
+class NotePrediction:
+    """Next piano-roll row: 88 independent sigmoid outputs; NLL_t summed over notes."""
 
     n_out: int = N_NOTES
     unit: ClassVar[str] = "NLL per time step (nats)"
@@ -129,7 +134,7 @@ class NoteHead:
 
 
 @dataclasses.dataclass(frozen=True)
-class CharHead:
+class CharPrediction:
     """Softmax over `n_out` symbols, predicting the symbol `steps_ahead` steps ahead."""
 
     n_out: int
@@ -159,11 +164,16 @@ class CharHead:
         return _masked_mean(self.step_nll(params, states, y), mask)
 
 
-SequenceHead = NoteHead | CharHead
+SequencePrediction = NotePrediction | CharPrediction
+
+# Former names, kept for existing code.
+NoteHead = NotePrediction
+CharHead = CharPrediction
+SequenceHead = SequencePrediction
 
 
 def gather_batch(
-    head: SequenceHead, data: SequenceSet, items: Array, starts: Array, length: int
+    prediction: SequencePrediction, data: SequenceSet, items: Array, starts: Array, length: int
 ) -> tuple[Array, Padded]:
     """Inputs (length, B, n_in) and `Padded` targets of items cropped at `starts`.
 
@@ -174,22 +184,22 @@ def gather_batch(
     n = data.lengths[items]
     rows = data.offsets[items][None, :] + t
     top = data.data.shape[0] - 1
-    real = (t + head.input_shift >= 0) & (t < n[None, :])
-    x = head.encode_inputs(data.data[jnp.clip(rows + head.input_shift, 0, top)])
+    real = (t + prediction.input_shift >= 0) & (t < n[None, :])
+    x = prediction.encode_inputs(data.data[jnp.clip(rows + prediction.input_shift, 0, top)])
     x = jnp.where(real[..., None], x, 0.0)
-    y = head.encode_targets(data.data[jnp.clip(rows + head.target_shift, 0, top)])
+    y = prediction.encode_targets(data.data[jnp.clip(rows + prediction.target_shift, 0, top)])
     last = jnp.minimum(n - starts, length) - 1
     return x, Padded(y, last)
 
 
-@functools.partial(jax.jit, static_argnames=("head", "length", "batched"))
-def _group_nll(head, params, data, items, weight, is_tanh, *, length, batched):
-    x, y = gather_batch(head, data, items, jnp.zeros_like(items), length)
+@functools.partial(jax.jit, static_argnames=("prediction", "length", "batched"))
+def _group_nll(prediction, params, data, items, weight, is_tanh, *, length, batched):
+    x, y = gather_batch(prediction, data, items, jnp.zeros_like(items), length)
     mask = jnp.arange(length)[:, None] <= y.last[None, :]
     mask = mask & (weight[None, :] > 0)
 
     def total(p):
-        nll = head.step_nll(p, rnn_states(p, x, is_tanh), y.target)
+        nll = prediction.step_nll(p, rnn_states(p, x, is_tanh), y.target)
         return jnp.sum(jnp.where(mask, nll, 0.0))
 
     nll = jax.vmap(total)(params) if batched else total(params)
@@ -197,7 +207,7 @@ def _group_nll(head, params, data, items, weight, is_tanh, *, length, batched):
 
 
 def sequence_nll(
-    head: SequenceHead,
+    prediction: SequencePrediction,
     params: Params,
     data: SequenceSet,
     activation: str | Array,
@@ -210,7 +220,7 @@ def sequence_nll(
     Each item runs whole from h_0 = 0. Items are sorted by length and run in groups of
     `group_size`, padded to the next power of two of steps (at least 16), so few shapes
     compile. With `batched`, params carry a leading axis (e.g. one entry per method) and the
-    sums are per entry. The mean NLL per step is sum / steps; times `head.unit_scale` it is
+    sums are per entry. The mean NLL per step is sum / steps; times `prediction.unit_scale` it is
     in the reported unit.
     """
     lengths = np.asarray(data.lengths)
@@ -224,7 +234,7 @@ def sequence_nll(
         length = max(16, 1 << int(lengths[group].max() - 1).bit_length())
         parts.append(
             _group_nll(
-                head,
+                prediction,
                 params,
                 data,
                 jnp.asarray(group, jnp.int32),

@@ -342,9 +342,7 @@ def train_methods(
     tau = float(config.alpha_tau or per_round)
 
     # Every method starts from the same initial parameters (the paper compares methods).
-    params0 = init_rnn(
-        jax.random.PRNGKey(config.seed), scheme, head.n_out, config.n_hidden, head.n_out
-    )
+    params0 = init_rnn(jax.random.key(config.seed), scheme, head.n_out, config.n_hidden, head.n_out)
     params = jax.tree.map(lambda a: jnp.broadcast_to(a, (n_methods, *a.shape)), params0)
     opt_state = jax.vmap(lambda p: sgd_with_clipping(1.0, config.learning_rate).init(p))(params)
     state = (params, opt_state, jnp.zeros((), jnp.float32))
