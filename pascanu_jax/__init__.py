@@ -52,6 +52,7 @@ from pascanu_jax.regularizer import (
     omega,
 )
 from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
+from pascanu_jax.step import init_opt_state, rnn_gradients, sgd_step
 from pascanu_jax.tasks import TASK_NAMES, Task, get_task
 
 __all__ = [
@@ -93,6 +94,7 @@ __all__ = [
     "get_method",
     "get_scheme",
     "get_task",
+    "init_opt_state",
     "init_rnn",
     "is_stable",
     "iterate_map",
@@ -110,8 +112,10 @@ __all__ = [
     "piano_roll",
     "pitch_sets_from_score",
     "readout",
+    "rnn_gradients",
     "rnn_states",
     "sequence_nll",
+    "sgd_step",
     "sgd_with_clipping",
     "spectral_radius",
     "temporal_contributions",
