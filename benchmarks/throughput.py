@@ -10,8 +10,9 @@ Implementations, measured on the same workload:
   pascanu_jax  the engine: R runs vmapped in one compiled program, many updates per call,
                data drawn on the device, runs sharded over every local device (on a CPU,
                one XLA device per core: --cpu-devices).
-  jax_naive    one jitted update (`pj.loss_and_grads` + optax) per Python call, one run at a
-               time: what the README's usage example gives when looped in Python.
+  jax_naive    one jitted update (`pj.sgd_step`: `pj.loss_and_grads`, clipping, SGD) per
+               Python call, one run at a time: what the README's usage example gives when
+               looped in Python.
   torch        PyTorch as a PyTorch user writes it (benchmarks/torch_peer.py): nn.RNN and
                autograd (MSGD-C), an explicit step loop with retain_grad (MSGD-CR), one
                run at a time; CPU build here, CUDA where present.
@@ -48,7 +49,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 import pascanu_jax as pj
 from pascanu_jax.experiments import engine
@@ -117,26 +117,25 @@ def bench_engine(method: str, T: int, runs: int, updates: int, repeats: int) -> 
 def bench_jax_naive(method: str, T: int, runs: int, updates: int) -> dict:
     """One jitted update per Python call, runs one after another."""
     m = pj.get_method(method)
-    tx = pj.sgd_with_clipping(m.threshold)
+    gradients = pj.rnn_gradients(TASK, activation="tanh", alpha=m.alpha)
 
     @jax.jit
     def update(params, opt_state, key):
-        inputs, targets = TASK.sample(key, B, T)
-        _, _, grads = pj.loss_and_grads(
-            params, inputs, targets, task=TASK, activation="tanh", alpha=m.alpha
+        batch = TASK.sample(key, B, T)
+        params, opt_state, _ = pj.sgd_step(
+            gradients, params, opt_state, batch, threshold=m.threshold
         )
-        steps, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, steps), opt_state
+        return params, opt_state
 
     params = pj.init_rnn(jax.random.PRNGKey(0), "basic_tanh", N_IN, H, TASK.n_out)
-    opt_state = tx.init(params)
+    opt_state = pj.init_opt_state(params)
     start = time.perf_counter()
     jax.block_until_ready(update(params, opt_state, jax.random.PRNGKey(0)))
     compile_s = time.perf_counter() - start
     total = 0.0
     for seed in range(runs):
         params = pj.init_rnn(jax.random.PRNGKey(seed), "basic_tanh", N_IN, H, TASK.n_out)
-        opt_state = tx.init(params)
+        opt_state = pj.init_opt_state(params)
         key = jax.random.PRNGKey(seed)
         start = time.perf_counter()
         for i in range(updates):

@@ -28,6 +28,7 @@ from pascanu_jax.regularizer import (
     omega,
 )
 from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
+from pascanu_jax.step import init_opt_state, rnn_gradients, sgd_step
 from pascanu_jax.tasks import TASK_NAMES, Task, get_task
 
 # Top-level names whose modules load on first use: module -> names.
@@ -117,12 +118,15 @@ __all__ = [
     "get_method",
     "get_scheme",
     "get_task",
+    "init_opt_state",
     "init_rnn",
     "jacobian_norm_ratios",
     "loss_and_grads",
     "omega",
     "readout",
+    "rnn_gradients",
     "rnn_states",
+    "sgd_step",
     "sgd_with_clipping",
     "spectral_radius",
     "train",

@@ -10,8 +10,11 @@ In their code it sits inside the clipping branch, so plain MSGD has none: it app
 gradient as it is, and a blow-up ends the run as a failure (docs/protocol.md).
 
 All three are the same update, `optax.chain(clip_by_pascanu_norm(threshold),
-optax.sgd(lr))` applied to `loss_and_grads(..., alpha=alpha)`, so a program can `vmap`
-over methods by batching (threshold, alpha).
+optax.sgd(lr))` applied to `loss_and_grads(..., alpha=alpha)` -- `step.sgd_step`, which
+every training loop of the package uses -- so a program can `vmap` over methods by
+batching (threshold, alpha). The clipping statistics in an optimizer state are read with
+`clip_state(opt_state)` (or `optax.tree.get(opt_state, "norm")` and the like), by type and
+name: where the clip state sits in the chain is not part of the API.
 """
 
 from __future__ import annotations
@@ -69,13 +72,17 @@ def sgd_with_clipping(
     """optax.chain(clip_by_pascanu_norm(threshold), optax.sgd(learning_rate)).
 
     `threshold` (and `guard` among `clip_options`) may be traced: one program for all
-    methods. `clip_state(state)` reads the clipping statistics.
+    methods. `step.sgd_step` makes an update with it; `clip_state(state)` reads the
+    clipping statistics of its state.
     """
     return optax.chain(clip_by_pascanu_norm(threshold, **clip_options), optax.sgd(learning_rate))
 
 
 def clip_state(opt_state) -> PascanuClipState:
-    """The `PascanuClipState` inside an optimizer state (found by type, not position)."""
+    """The `PascanuClipState` inside an optimizer state, found by type: read the clipping
+    statistics through this (`clip_state(s).norm`, `.clipped`, `.nonfinite`, `.mean_norm`),
+    never by position (`s[0]`), which depends on how the chain is built. Works on states
+    with leading axes (vmapped runs): the fields then carry them too."""
     found = [
         s
         for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, PascanuClipState))

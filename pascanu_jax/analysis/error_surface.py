@@ -20,9 +20,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from pascanu_jax.methods import clip_state, sgd_with_clipping
+from pascanu_jax.step import init_opt_state, sgd_step
 
 Array = jax.Array
 
@@ -76,19 +75,21 @@ class Descent(NamedTuple):
 
 @functools.partial(jax.jit, static_argnames=("updates", "problem"))
 def _descent(start: Array, threshold: Array, learning_rate: Array, *, updates, problem):
-    tx = sgd_with_clipping(threshold, learning_rate)
     value_and_grad = jax.value_and_grad(lambda p: one_unit_error(p[0], p[1], problem))
+
+    def gradients(point, _):
+        error, grad = value_and_grad(point)
+        return error, jnp.zeros_like(error), grad  # no regulariser: Omega = 0
 
     def update(carry, _):
         point, state = carry
-        error, grad = value_and_grad(point)
-        step, state = tx.update(grad, state, point)
-        clip = clip_state(state)
-        clipped = clip.clipped > clip_state(carry[1]).clipped
-        return (optax.apply_updates(point, step), state), (point, error, clip.norm, step, clipped)
+        new_point, state, m = sgd_step(
+            gradients, point, state, None, threshold=threshold, learning_rate=learning_rate
+        )
+        return (new_point, state), (point, m.loss, m.grad_norm, m.update, m.clipped)
 
     (last, _), (points, errors, norms, steps, clipped) = jax.lax.scan(
-        update, (start, tx.init(start)), length=updates
+        update, (start, init_opt_state(start)), length=updates
     )
     points = jnp.concatenate([points, last[None]])
     errors = jnp.concatenate([errors, one_unit_error(last[0], last[1], problem)[None]])
@@ -105,9 +106,9 @@ def descent(
 ) -> Descent:
     """Gradient descent on E(w, b) from every start, with every clipping threshold.
 
-    The update is `sgd_with_clipping(threshold, learning_rate)`: optax.chain of
-    `clip_by_pascanu_norm` (Algorithm 1) and SGD. threshold = inf is plain gradient
-    descent. Non-finite gradients are skipped (the clip transform's default).
+    Each update is `sgd_step` (Algorithm 1, then SGD) on dE/d(w, b). threshold = inf is
+    plain gradient descent. Non-finite gradients are skipped (the clip transform's
+    default).
 
     Args:
       starts: (S, 2) starting points (w, b).

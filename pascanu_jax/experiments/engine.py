@@ -31,20 +31,14 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax.sharding import Mesh, PartitionSpec
 
 from pascanu_jax.clipping import NONFINITE_MODES
 from pascanu_jax.experiments.sharding import RUN_AXIS
-from pascanu_jax.methods import (
-    BATCH_SIZE,
-    LEARNING_RATE,
-    Method,
-    clip_state,
-    sgd_with_clipping,
-)
-from pascanu_jax.regularizer import BACKENDS, DEFAULT_BOUND, loss_and_grads
+from pascanu_jax.methods import BATCH_SIZE, LEARNING_RATE, Method, clip_state
+from pascanu_jax.regularizer import BACKENDS, DEFAULT_BOUND
 from pascanu_jax.rnn import rnn_states
+from pascanu_jax.step import rnn_gradients, sgd_step
 from pascanu_jax.tasks import Task
 
 Array = jax.Array
@@ -263,28 +257,23 @@ def screen(cfg: EngineConfig, const: RunConstants, params, updates: Array) -> Ar
 
 
 def _run_update(cfg: EngineConfig, steps: int, const: RunConstants, params, opt_state, n, on):
-    """One SGD update of one run on a batch of `steps` steps (kept as is when not `on`)."""
-    tx = sgd_with_clipping(
-        const.threshold, cfg.learning_rate, nonfinite=cfg.nonfinite, guard=const.guard
+    """One SGD update of one run on a batch of `steps` steps (kept as is when not `on`):
+    `sgd_step` with the run's method; returns (params, opt_state, [loss, Omega])."""
+    gradients = rnn_gradients(
+        cfg.task, activation=const.is_tanh, alpha=const.alpha, bound=cfg.bound, backend=cfg.backend
     )
-    inputs, targets = training_batch(cfg, const.data_key, n, steps)
-    loss, omega, grads = loss_and_grads(
+    params, opt_state, metrics = sgd_step(
+        gradients,
         params,
-        inputs,
-        targets,
-        task=cfg.task,
-        activation=const.is_tanh,
-        alpha=const.alpha,
-        bound=cfg.bound,
-        backend=cfg.backend,
+        opt_state,
+        training_batch(cfg, const.data_key, n, steps),
+        threshold=const.threshold,
+        learning_rate=cfg.learning_rate,
+        guard=const.guard,
+        nonfinite=cfg.nonfinite,
+        active=on,
     )
-    updates, new_opt = tx.update(grads, opt_state, params)
-    new_params = optax.apply_updates(params, updates)
-    return (
-        optax.tree.where(on, new_params, params),
-        optax.tree.where(on, new_opt, opt_state),
-        jnp.where(on, jnp.stack([loss, omega]), 0.0),
-    )
+    return params, opt_state, jnp.stack([metrics.loss, metrics.omega])
 
 
 def _all_finite(params) -> Array:

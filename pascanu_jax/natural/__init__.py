@@ -5,24 +5,27 @@ methods side by side.
     music.py           piano rolls (JSB chorales from music21, or the authors' pickles)
     text.py            character data (Penn Treebank, or any text file)
     sequence_model.py  per-step output layers (sigmoid notes, softmax characters), batches
-    trainer.py         the data-set registry, Table 1's numbers and the training loop
+    problems.py        the data-set registry, Table 1's numbers, hyperparameters, loading
+    trainer.py         the three methods trained side by side: sampler, rounds, results
 
 Importing `pascanu_jax` does not import this package; `import pascanu_jax.natural` does.
 """
 
-from pascanu_jax.natural import music, sequence_model, text
-from pascanu_jax.natural.trainer import (
+from pascanu_jax.natural import music, problems, sequence_model, text, trainer
+from pascanu_jax.natural.problems import (
     DATASETS,
-    METHOD_NAMES,
     PAPER_NAMES,
     PAPER_TABLE1,
-    ItemSampler,
     Problem,
     TrainConfig,
-    alpha_schedule,
     config_dict,
     default_config,
     load_problem,
+)
+from pascanu_jax.natural.trainer import (
+    METHOD_NAMES,
+    ItemSampler,
+    alpha_schedule,
     load_results,
     method_arrays,
     train_methods,
@@ -43,7 +46,9 @@ __all__ = [
     "load_results",
     "method_arrays",
     "music",
+    "problems",
     "sequence_model",
     "text",
     "train_methods",
+    "trainer",
 ]

@@ -1,0 +1,138 @@
+"""One training update: gradient, Algorithm 1's clipping, an SGD step, frozen runs kept.
+
+Every training loop of the package makes its updates here: the Fig. 7 engine
+(`experiments/engine.py`), the Table 1 trainer (`natural/trainer.py`), gradient descent on
+the Fig. 6 error surface (`analysis/error_surface.py`) and the benchmark's naive JAX peer
+(`benchmarks/throughput.py`). One update of parameters theta on a batch:
+
+    E, Omega, g = gradients(theta, batch)      g = dE/dtheta + alpha d+Omega/dW_rec (eq. 10)
+    if ||g|| is non-finite (guard on):  g <- 0, or with nonfinite="shrink" the authors'
+                                        rule (g_W_rec <- 0.02 W_rec, the others 0)
+    elif ||g|| >= threshold:            g <- (threshold / ||g||) g       (Algorithm 1)
+    theta' = theta - learning_rate g                                     (SGD, no momentum)
+    theta' = theta  and the optimizer state unchanged where the run is not `active`
+
+||g|| is the global L2 norm over every parameter. The clipping and the SGD step are
+`methods.sgd_with_clipping` (optax.chain(clip_by_pascanu_norm, optax.sgd)); a method is
+data: (threshold, guard) here, alpha inside `gradients` (`rnn_gradients`), so one program
+can `vmap` over methods. threshold = inf is plain MSGD.
+
+Shapes: one run. `params` is any pytree (the RNN's dict of `init_rnn`, or the (w, b) point
+of the one-unit problem), `batch` whatever `gradients` takes (`rnn_gradients`: (inputs
+(T, B, n_in), targets)), `active`, `threshold`, `guard` and every metric but `update` are
+scalars. For R runs at once, `jax.vmap` the step: everything gains a leading axis R (the
+batch too, or `in_axes=None` for a batch shared by all runs).
+
+Reference: R. Pascanu, T. Mikolov, Y. Bengio, "On the difficulty of training recurrent
+neural networks", ICML 2013, Algorithm 1 (§3.2) and eqs. 9-10 (§3.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from pascanu_jax.methods import LEARNING_RATE, clip_state, sgd_with_clipping
+from pascanu_jax.regularizer import DEFAULT_BOUND, loss_and_grads
+
+Array = jax.Array
+# (params, batch) -> (loss E, Omega (0 where there is no regulariser), gradient like params)
+GradientFn = Callable[[Any, Any], tuple[Array, Array, Any]]
+
+
+class StepMetrics(NamedTuple):
+    """What one update saw; all zero (False) for a run that is not active.
+
+    loss: E on the batch at the parameters before the update.
+    omega: Omega on the batch (0 where the gradient function has no regulariser).
+    grad_norm: ||g|| before clipping (NaN or Inf when the gradient was).
+    clipped: bool, Algorithm 1 rescaled g (||g|| >= threshold, guard not tripped).
+    nonfinite: bool, ||g|| was NaN or Inf (with nonfinite="shrink": or > 1e10).
+    update: the change made to the parameters (-learning_rate times the clipped g),
+      like params.
+    """
+
+    loss: Array
+    omega: Array
+    grad_norm: Array
+    clipped: Array
+    nonfinite: Array
+    update: Any
+
+
+def rnn_gradients(
+    task: Any,
+    *,
+    activation: str | Array,
+    alpha: float | Array,
+    bound: float = DEFAULT_BOUND,
+    backend: str = "xla",
+) -> GradientFn:
+    """The RNN's gradient function: (params, (inputs, targets)) -> `loss_and_grads(params,
+    inputs, targets, task=task, activation=activation, alpha=alpha, bound=bound,
+    backend=backend)`.
+
+    `activation` ("tanh", "sigmoid" or a boolean flag, True = tanh) and `alpha` (the weight
+    of Omega; 0 for MSGD and MSGD-C) may be traced; `backend` is "xla" or "pallas"."""
+    kw = dict(task=task, activation=activation, alpha=alpha, bound=bound, backend=backend)
+
+    def gradients(params, batch):
+        inputs, targets = batch
+        return loss_and_grads(params, inputs, targets, **kw)
+
+    return gradients
+
+
+def init_opt_state(params: Any) -> optax.OptState:
+    """The optimizer state `sgd_step` expects: the clipping statistics at zero (it does not
+    depend on the threshold, learning rate or guard)."""
+    return sgd_with_clipping(1.0).init(params)
+
+
+def sgd_step(
+    gradients: GradientFn,
+    params: Any,
+    opt_state: optax.OptState,
+    batch: Any,
+    *,
+    threshold: float | Array,
+    learning_rate: float | Array = LEARNING_RATE,
+    guard: bool | Array = True,
+    nonfinite: str = "skip",
+    active: bool | Array = True,
+) -> tuple[Any, optax.OptState, StepMetrics]:
+    """One update of one run (module docstring): returns (params, opt_state, metrics).
+
+    Args:
+      gradients: (params, batch) -> (loss, omega, grads), e.g. `rnn_gradients(...)`.
+      params, opt_state: the run's parameters and optimizer state (`init_opt_state`).
+      batch: passed to `gradients` as it is.
+      threshold: Algorithm 1's threshold, > 0 (inf: no clipping); may be traced.
+      learning_rate: SGD's step size.
+      guard, nonfinite: the non-finite rule of `clip_by_pascanu_norm` ("skip" or the
+        authors' "shrink"); `guard` may be traced (off: plain MSGD applies such a gradient).
+      active: False keeps params and opt_state bitwise as they were and zeroes the metrics
+        (a frozen run of a vmapped program); may be traced.
+    """
+    tx = sgd_with_clipping(threshold, learning_rate, nonfinite=nonfinite, guard=guard)
+    loss, omega, grads = gradients(params, batch)
+    update, new_opt = tx.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, update)
+    before, after = clip_state(opt_state), clip_state(new_opt)
+    metrics = StepMetrics(
+        loss=loss,
+        omega=omega,
+        grad_norm=after.norm,
+        clipped=after.clipped > before.clipped,
+        nonfinite=after.nonfinite > before.nonfinite,
+        update=update,
+    )
+    return (
+        optax.tree.where(active, new_params, params),
+        optax.tree.where(active, new_opt, opt_state),
+        jax.tree.map(lambda x: jnp.where(active, x, jnp.zeros_like(x)), metrics),
+    )
