@@ -35,9 +35,9 @@ CASES = [
 
 def _problem(name, length, batch, hidden, seed=0):
     task = pj.get_task(name)
-    params = pj.init_rnn(jax.random.PRNGKey(seed), "basic_tanh", task.n_in, hidden, task.n_out)
+    params = pj.init_rnn(jax.random.key(seed), "basic_tanh", task.n_in, hidden, task.n_out)
     params["W_rec"] = params["W_rec"] * 1.5  # long enough memory that every step matters
-    inputs, targets = task.sample(jax.random.PRNGKey(seed + 1), batch, length)
+    inputs, targets = task.sample(jax.random.key(seed + 1), batch, length)
     return task, params, inputs, targets
 
 
@@ -78,7 +78,7 @@ def test_padded_steps_and_bound_match_xla():
     """Padded targets with a length per sequence (the all-step head masks the steps after
     each), and a bound that leaves some (step, sequence) pairs out of Omega."""
     task, params, _, _ = _problem("memorization_5bit", 12, 5, 10)
-    inputs, targets = task.sample_padded(jax.random.PRNGKey(3), 5, 10, 12)
+    inputs, targets = task.sample_padded(jax.random.key(3), 5, 10, 12)
     targets = targets._replace(last=targets.last - jnp.arange(5))  # a length per sequence
     d = bptt(params, inputs, targets, task=task, activation="tanh")[2]
     d_sq = np.sum(np.asarray(d) ** 2, -1)
@@ -171,7 +171,9 @@ def test_one_line_errors():
         return str(info.value)
 
     assert "xla, pallas" in error(backend="cuda")
-    assert "last_softmax, last_linear, all_softmax" in error(task=pj.NoteHead())
+    note = pj.NotePrediction()
+    note_params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 10, note.n_out)
+    assert "last_softmax, last_linear, all_softmax" in error(task=note, params=note_params)
     assert "float32" in error(params={**params, "W_rec": params["W_rec"].astype(jnp.float16)})
     assert "(T, B, n_in)" in error(inputs=inputs[0])
     assert "tanh, sigmoid" in error(activation="relu")
