@@ -19,16 +19,21 @@ def load():
     return module
 
 
-@pytest.mark.parametrize("impl", ["pascanu_jax", "jax_naive", "torch", "torch_batched"])
+@pytest.mark.parametrize(
+    "impl", ["pascanu_jax", "jax_naive", "torch", "torch_batched", "torch_rnn"]
+)
 def test_quick_benchmark_writes_valid_json(impl, tmp_path):
     if impl.startswith("torch"):
         pytest.importorskip("torch")  # the `bench` extra
     path = tmp_path / "bench.json"
-    load().main(["--quick", "--impl", impl, "--method", "MSGD-CR", "--json", str(path)])
+    method = "MSGD-C" if impl == "torch_rnn" else "MSGD-CR"  # nn.RNN: no Omega
+    load().main(["--quick", "--impl", impl, "--method", method, "--json", str(path)])
     out = json.loads(path.read_text())
     assert out["device"] and out["matmul_peak_gflops"] > 0
+    assert out["provenance"]["commit"] is not None and out["settings"]["repeats"] == 1
     (row,) = out["results"]
-    assert (row["impl"], row["method"], row["length"], row["runs"]) == (impl, "MSGD-CR", 50, 1)
+    assert (row["impl"], row["method"], row["length"], row["runs"]) == (impl, method, 50, 1)
+    assert len(row["samples"]) == 1
     assert row["run_updates_per_s"] > 0 and row["compile_s"] >= 0
     assert 0 < row["fraction_of_peak"] < 1
 
@@ -45,14 +50,68 @@ def test_flop_model_and_bad_flags(capsys):
     assert "--length must be >= 10" in capsys.readouterr().err
 
 
-def test_table_has_a_column_per_torch_peer():
+def test_bad_flags_are_one_line_errors(capsys):
+    bench = load()
+    for argv, message in [
+        (["--repeats", "0"], "--repeats must be >= 1"),
+        (["--torch-threads", "0"], "--torch-threads must be >= 1"),
+        (["--impl", "tensorflow"], "invalid choice"),
+    ]:
+        with pytest.raises(SystemExit):
+            bench.main(argv)
+        assert message in capsys.readouterr().err
+    if not bench.engine_backends():  # until EngineConfig has `backend`
+        with pytest.raises(SystemExit):
+            bench.main(["--backend", "pallas"])
+        assert "has no backend option" in capsys.readouterr().err
+
+
+def test_speedups_pair_the_rounds_and_name_the_strongest_peer():
+    def row(impl, samples, **extra):
+        return {
+            "impl": impl,
+            "method": "MSGD-C",
+            "length": 200,
+            "runs": 15,
+            "samples": samples,
+            "run_updates_per_s": sorted(samples)[len(samples) // 2],
+            **extra,
+        }
+
+    rows = [
+        row("pascanu_jax", [100.0, 50.0, 90.0]),
+        row("torch_batched", [50.0, 25.0, 60.0], torch_threads=1),
+        row("torch_batched", [10.0, 10.0, 10.0], torch_threads=2),
+        row("torch_rnn", [20.0, 20.0, 20.0], torch_threads=1),
+        {**row("pascanu_jax", [1.0]), "runs": 45},  # another size: not compared
+    ]
+    load().add_speedups(rows)
+    engine = rows[0]
+    # Paired by round: 100/50, 50/25, 90/60 -> median 2.0 (the ratio of medians is 90/50).
+    assert engine["speedup_vs_torch_batched"] == pytest.approx(2.0)
+    assert engine["speedup_vs_torch_rnn"] == pytest.approx(4.5)
+    assert engine["strongest_peer"] == "torch_batched (1 thread)"
+    assert engine["strongest_peer_run_updates_per_s"] == 50.0
+    assert engine["speedup_vs_strongest_peer"] == pytest.approx(2.0)
+    assert "strongest_peer" not in rows[4]
+
+
+def test_table_has_a_column_per_peer():
     row = {"impl": "pascanu_jax", "method": "MSGD-CR", "length": 200, "runs": 15}
     row |= {"run_updates_per_s": 700.0, "compile_s": 2.0, "fraction_of_peak": 0.1}
     rows = [
-        {**row, "speedup_vs_torch": 20.0, "speedup_vs_torch_batched": 2.5},
+        {
+            **row,
+            "speedup_vs_torch": 20.0,
+            "speedup_vs_torch_batched": 2.5,
+            "strongest_peer": "torch_batched (1 thread)",
+            "strongest_peer_run_updates_per_s": 280.0,
+            "speedup_vs_strongest_peer": 2.5,
+        },
         {**row, "runs": 45},  # no peer measured: dashes
     ]
     header, rule, first, second = load().table({"results": rows}).splitlines()
-    assert "| vs torch | vs torch (batched) | vs naive JAX |" in header
-    assert rule.count("|") == header.count("|")
-    assert "| 20.0x | 2.5x | - |" in first and "| - | - | - |" in second
+    assert "| vs strongest | vs torch | vs torch (batched) | vs nn.RNN | vs naive JAX |" in header
+    assert rule.count("|") == header.count("|") == first.count("|")
+    assert "| torch_batched (1 thread): 280 | 2.50x | 20.00x | 2.50x | - | - |" in first
+    assert "| - | - | - | - | - | - |" in second
