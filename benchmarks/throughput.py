@@ -54,7 +54,7 @@ import optax
 import pascanu_jax as pj
 from pascanu_jax import engine
 from pascanu_jax.files import write_json
-from pascanu_jax.provenance import provenance
+from pascanu_jax.provenance import git_state, provenance
 from pascanu_jax.runner import initial_state
 from pascanu_jax.sharding import one_device_per_core, padded_runs, run_mesh, to_devices
 
@@ -309,6 +309,7 @@ def main(argv: list[str] | None = None) -> dict:
             "option; run without --backend"
         )
     wall = time.perf_counter()
+    git_state()  # the checkout's state at the start (cached), not at the end
     one_device_per_core(args.cpu_devices)  # before JAX's first computation
     methods = ["MSGD-C", "MSGD-CR"] if args.method == "both" else [args.method]
     impls = list(IMPLS) if "all" in args.impl else list(dict.fromkeys(args.impl))

@@ -7,6 +7,8 @@ written as one functional graph (`gradients`, T steps unrolled by dynamo) and co
 with `torch.compile` (inductor), against the peer as shipped (`BatchedPeer.gradients`,
 eager with preallocated buffers), on the same weights and batch, alternating: per
 update of R runs, seconds. The compiled graph is first checked against the eager peer.
+The compile time counts inductor's on-disk cache as PyTorch leaves it (warm after a
+first run on the machine).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import sys
 import time
 
 import torch
+
+from pascanu_jax.provenance import git_state
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_peer as tp
@@ -79,6 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.length < 10:
         p.error(f"--length must be >= 10, got {args.length}")
     torch.set_num_threads(args.threads)
+    code = dict(git_state())  # the checkout's state at the start
     R, T, alpha = args.runs, args.length, 4.0
     wall = time.perf_counter()
     with torch.inference_mode():
@@ -111,6 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
     median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
     result = {
         "provenance": {
+            **code,
             "torch": torch.__version__,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "load_average": os.getloadavg(),
