@@ -21,13 +21,14 @@
 #   2 sanity      tests of the rnn, regularizer, clipping, engine and PyTorch peers
 #   3 sweep       a paper-preset slice: L = 50, SWEEP_UPDATES updates -> sweep-paper-L50/
 #   4 projection  the full paper-scale Fig. 7 grid projected from 3 -> fig7_projection.json
-#   5 throughput  the full table: engine, naive JAX, the three PyTorch peers on CUDA
-#                 (2 alternating rounds) -> throughput.json
+#   5 throughput  the table at T = 200: engine, naive JAX, the three PyTorch peers on
+#                 CUDA, 1, 15 and 45 runs, 2 alternating rounds -> throughput-T200.json
 #   6 cmdbuf      the engine at T = 200 (15 and 45 runs, MSGD-CR) with XLA's command
 #                 buffers off, at XLA's default set, and with while loops and conditionals
 #                 added (+ unrolled) -> cmdbuf-<variant>.json
 #   7 pallas      the engine with EngineConfig(backend="pallas") where pascanu_jax has it
 #                 -> pallas.json (or the reason it was skipped)
+#   8 throughput  the same table at T = 50 -> throughput-T50.json
 # runbook.json records each stage's status and seconds.
 set -euo pipefail
 
@@ -51,7 +52,7 @@ while [ $# -gt 0 ]; do
         --skip-install) INSTALL=0; shift ;;
         --allow-cpu) ALLOW_CPU=1; shift ;;
         --quick) QUICK=1; shift ;;
-        -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h | --help) awk 'NR > 1 && /^set -euo/ {exit} NR > 1' "$0"; exit 0 ;;
         *) usage_error "unknown option $1 (options: --wheels DIR, --skip-install, --allow-cpu, --quick)" ;;
     esac
 done
@@ -123,13 +124,13 @@ if [ "$QUICK" = 1 ]; then
     CMD_SIZES=(--quick)
     SWEEP_UPDATES=1000
 else
-    SIZES=(--length 50 200 --runs 1 15 45 --repeats 2)
+    SIZES=(--runs 1 15 45 --repeats 2)
     CMD_SIZES=(--length 200 --runs 15 45 --method MSGD-CR --repeats 2)
 fi
 
 # 2 sanity: a failing test makes every number below suspect, so it stops the runbook.
 if [ "$QUICK" = 0 ]; then
-    stage sanity 240 "$PY" -m pytest -q -x tests/test_rnn.py tests/test_regularizer.py \
+    stage sanity 180 "$PY" -m pytest -q -x tests/test_rnn.py tests/test_regularizer.py \
         tests/test_clipping.py tests/test_engine.py tests/test_torch_peer.py \
         --junitxml "$OUT/sanity.xml"
     case "$STAGES" in *"sanity	failed"*)
@@ -143,16 +144,18 @@ fi
 # they are short, and the later stages are the ones the time cap may cut).
 SWEEP="$OUT/sweep-paper-L50"
 rm -rf "$SWEEP"
-stage sweep 240 "$PY" scripts/sweep_lengths.py --preset paper --lengths 50 \
+stage sweep 180 "$PY" scripts/sweep_lengths.py --preset paper --lengths 50 \
     --max-updates "$SWEEP_UPDATES" --out "$SWEEP"
 stage projection 30 "$PY" benchmarks/project_fig7.py "$SWEEP" --json "$OUT/fig7_projection.json"
 
 
-# 5 the full table: every implementation, PyTorch on CUDA (cpu with --allow-cpu).
+# 5 the full table at T = 200 (the headline): every implementation, PyTorch on CUDA (cpu
+# with --allow-cpu). throughput.py rewrites its JSON after every round, so a stage cut by
+# its cap still leaves the rounds it finished. T = 50 comes last (stage 8).
 TORCH_DEVICE=cuda
 [ "$PLATFORM" = gpu ] || TORCH_DEVICE=cpu
-stage throughput 420 "$PY" benchmarks/throughput.py --impl all "${SIZES[@]}" \
-    --torch-device "$TORCH_DEVICE" --json "$OUT/throughput.json"
+stage throughput-T200 360 "$PY" benchmarks/throughput.py --impl all --length 200 "${SIZES[@]}" \
+    --torch-device "$TORCH_DEVICE" --json "$OUT/throughput-T200.json"
 
 # 6 XLA command buffers (CUDA graphs) for the engine's while loops. The flag takes a list of
 # command types, or +TYPE / -TYPE to add to or remove from XLA's default list; an empty
@@ -179,6 +182,10 @@ else
     STAGES="${STAGES}pallas	skipped: no EngineConfig(backend=...)	0
 "
 fi
+
+# 8 the full table at T = 50, with what time is left.
+stage throughput-T50 360 "$PY" benchmarks/throughput.py --impl all --length 50 "${SIZES[@]}" \
+    --torch-device "$TORCH_DEVICE" --json "$OUT/throughput-T50.json"
 
 printf '%s' "$STAGES" | "$PY" -c '
 import json, sys

@@ -344,6 +344,59 @@ def main(argv: list[str] | None = None) -> dict:
     engines: dict = {}
     samples: dict = {cell: [] for cell in cells}
     extra: dict = {cell: {} for cell in cells}
+
+    def summarise(rounds_done: int) -> dict:
+        """The results of the rounds so far (JSON-ready)."""
+        rows = []
+        for T in lengths:
+            for method in methods:
+                for R in runs_list:
+                    for cell in cells:
+                        impl, m, t, r_cell, setting = cell
+                        if (m, t) != (method, T) or r_cell not in (None, R):
+                            continue
+                        rate = float(np.median(samples[cell]))
+                        flops = rate * model_flops(method, T)
+                        rows.append(
+                            {
+                                "impl": impl,
+                                "method": method,
+                                "length": T,
+                                "runs": R,
+                                "run_updates_per_s": rate,
+                                "samples": list(samples[cell]),
+                                "compile_s": 0.0,
+                                **extra[cell],
+                                **({} if setting is None else {"torch_threads_asked": setting[0]}),
+                                "gflops": flops / 1e9,
+                                "fraction_of_peak": flops / peak,
+                            }
+                        )
+        add_speedups(rows)
+        settings = {
+            "command": "python benchmarks/throughput.py "
+            + " ".join(sys.argv[1:] if argv is None else argv),
+            "repeats": rounds,
+            "rounds_done": rounds_done,
+            "torch_threads": args.torch_threads,
+            "torch_procs": args.torch_procs,
+            "torch_device": args.torch_device,
+            "backend": args.backend,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        }
+        out = {
+            "provenance": provenance(wall_s=time.perf_counter() - wall),
+            "settings": settings,
+            "device": device_name(),
+            "xla_devices": jax.device_count(),
+            "jax": jax.__version__,
+            "matmul_peak_gflops": peak / 1e9,
+            "flop_model": "MSGD-C 6TBH^2 + 4TBH*n_in, MSGD-CR 8TBH^2 + 4TBH*n_in per run-update",
+            "workload": {"task": "temporal_order", "batch": B, "hidden": H, "init": "basic_tanh"},
+            "results": rows,
+        }
+        return out
+
     for k in range(rounds):
         shift = k % len(cells)
         for cell in cells[shift:] + cells[:shift]:
@@ -380,34 +433,11 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{rate:9.1f} run-updates/s",
                 flush=True,
             )
+        if args.json and k + 1 < rounds:  # what a time limit would otherwise lose
+            write_json(args.json, summarise(k + 1))
 
-    rows = []
-    for T in lengths:
-        for method in methods:
-            for R in runs_list:
-                for cell in cells:
-                    impl, m, t, r_cell, setting = cell
-                    threads, procs = setting or (None, 1)
-                    if (m, t) != (method, T) or r_cell not in (None, R):
-                        continue
-                    rate = float(np.median(samples[cell]))
-                    flops = rate * model_flops(method, T)
-                    rows.append(
-                        {
-                            "impl": impl,
-                            "method": method,
-                            "length": T,
-                            "runs": R,
-                            "run_updates_per_s": rate,
-                            "samples": samples[cell],
-                            "compile_s": 0.0,
-                            **extra[cell],
-                            **({} if setting is None else {"torch_threads_asked": threads}),
-                            "gflops": flops / 1e9,
-                            "fraction_of_peak": flops / peak,
-                        }
-                    )
-    add_speedups(rows)
+    out = summarise(rounds)
+    rows = out["results"]
     for r in rows:
         print(
             f"{r['impl']:13s} {r['method']:8s} T={r['length']:<4d} R={r['runs']:<3d} "
@@ -415,27 +445,6 @@ def main(argv: list[str] | None = None) -> dict:
             f"compile {r['compile_s']:5.1f} s  {r['gflops']:6.1f} GFLOP/s "
             f"({100 * r['fraction_of_peak']:4.1f}% of peak)"
         )
-    settings = {
-        "command": "python benchmarks/throughput.py "
-        + " ".join(sys.argv[1:] if argv is None else argv),
-        "repeats": rounds,
-        "torch_threads": args.torch_threads,
-        "torch_procs": args.torch_procs,
-        "torch_device": args.torch_device,
-        "backend": args.backend,
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-    }
-    out = {
-        "provenance": provenance(wall_s=time.perf_counter() - wall),
-        "settings": settings,
-        "device": device_name(),
-        "xla_devices": jax.device_count(),
-        "jax": jax.__version__,
-        "matmul_peak_gflops": peak / 1e9,
-        "flop_model": "MSGD-C 6TBH^2 + 4TBH*n_in, MSGD-CR 8TBH^2 + 4TBH*n_in per run-update",
-        "workload": {"task": "temporal_order", "batch": B, "hidden": H, "init": "basic_tanh"},
-        "results": rows,
-    }
     print("\n" + table(out))
     if args.json:
         write_json(args.json, out)

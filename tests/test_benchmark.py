@@ -115,3 +115,35 @@ def test_table_has_a_column_per_peer():
     assert rule.count("|") == header.count("|") == first.count("|")
     assert "| torch_batched (1 thread): 280 | 2.50x | 20.00x | 2.50x | - | - |" in first
     assert "| - | - | - | - | - | - |" in second
+
+
+def test_rounds_rotate_and_every_round_is_saved(monkeypatch, tmp_path):
+    """--repeats: each round measures every cell once, in a rotated order; the JSON is
+    rewritten after each round (what a time limit would otherwise lose). The peers are
+    replaced by a fake whose rates depend on the round: no timing is checked."""
+    bench = load()
+    order, saved = [], []
+
+    def fake_torch(method, T, runs, updates, impl, threads, device, procs):
+        order.append(impl)
+        rounds = {"torch_batched": [100.0, 200.0, 300.0], "torch_rnn": [25.0, 400.0, 150.0]}
+        rate = rounds[impl][order.count(impl) - 1]
+        return {"run_updates_per_s": rate, "torch_threads": threads, "compile_s": 0.0}
+
+    monkeypatch.setattr(bench, "bench_torch", fake_torch)
+    monkeypatch.setattr(bench, "matmul_peak", lambda: 1e12)
+    monkeypatch.setattr(bench, "write_json", lambda path, out: saved.append(out))
+    argv = ["--impl", "torch_batched", "torch_rnn", "--method", "MSGD-C", "--length", "20"]
+    argv += ["--runs", "2", "--repeats", "3", "--torch-threads", "1", "--json", "x.json"]
+    out = bench.main(argv)
+    # Round k starts k cells further on: the order is rotated.
+    b, r = "torch_batched", "torch_rnn"
+    assert order == [b, r, r, b, b, r]
+    assert [s["settings"]["rounds_done"] for s in saved] == [1, 2, 3]
+    assert [len(r["samples"]) for r in saved[0]["results"]] == [1, 1]
+    batched, rnn = out["results"]
+    assert batched["samples"] == [100.0, 200.0, 300.0] and batched["run_updates_per_s"] == 200
+    assert rnn["samples"] == [25.0, 400.0, 150.0] and rnn["run_updates_per_s"] == 150
+    # Paired by round: 4, 0.5, 2 -> median 2 (the ratio of the medians would be 1.33).
+    assert batched["speedup_vs_torch_rnn"] == pytest.approx(2.0)
+    assert rnn["strongest_peer"] == "torch_batched (1 thread)"
