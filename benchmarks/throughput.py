@@ -40,6 +40,7 @@ The peak is a 2048^3 float32 matmul timed in the same process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -55,7 +56,7 @@ from pascanu_jax.experiments import engine
 from pascanu_jax.experiments.runner import initial_state
 from pascanu_jax.experiments.sharding import one_device_per_core, padded_runs, run_mesh, to_devices
 from pascanu_jax.outputs.files import write_json
-from pascanu_jax.outputs.provenance import provenance
+from pascanu_jax.outputs.provenance import git_state, provenance
 
 B, H, N_IN = 20, 50, 6
 TASK = pj.get_task("temporal_order")
@@ -81,37 +82,59 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def bench_engine(method: str, T: int, runs: int, updates: int, repeats: int) -> dict:
-    """The engine: all runs in one compiled call of `updates` updates. A run would stop
-    only with no error on its 20 screened sequences (success 1e-9), which these few
-    updates do not reach; the assert below checks that every run trained throughout."""
-    cfg = engine.EngineConfig(
-        TASK,
-        (T, T + 1),
-        n_hidden=H,
-        batch=B,
-        max_updates=10**9,
-        eval_every=updates,
-        periods_per_call=1,
-        screen_size=B,
-        success=1e-9,
-    )
-    specs = [engine.RunSpec("basic_tanh", method, s) for s in range(runs)]
-    mesh = run_mesh()
-    const, state, _ = initial_state(cfg, specs, padded_runs(runs, mesh))
-    const, state = to_devices(const, mesh), to_devices(state, mesh)
-    jax.clear_caches()  # time a real compile, not an in-memory cache hit
-    start = time.perf_counter()
-    call = engine.train_call.lower(cfg, const, state, mesh=mesh).compile()
-    compile_s = time.perf_counter() - start
-    state = jax.block_until_ready(call(const, state))[0]  # warm-up
-    best = np.inf
-    for _ in range(repeats):
+def engine_backends() -> bool:
+    """Whether this pascanu_jax's EngineConfig takes `backend` (another kernel path)."""
+    return "backend" in {f.name for f in dataclasses.fields(engine.EngineConfig)}
+
+
+class EngineBench:
+    """The engine: all runs in one compiled call of `updates` updates, compiled once (the
+    compile is timed), then timed as often as asked. A run would stop only with no error on
+    its 20 screened sequences (success 1e-9), which these few updates do not reach;
+    `measure` checks that every run trained throughout."""
+
+    def __init__(self, method: str, T: int, runs: int, updates: int, backend: str | None):
+        extra = {} if backend is None else {"backend": backend}
+        cfg = engine.EngineConfig(
+            TASK,
+            (T, T + 1),
+            n_hidden=H,
+            batch=B,
+            max_updates=10**9,
+            eval_every=updates,
+            periods_per_call=1,
+            screen_size=B,
+            success=1e-9,
+            **extra,
+        )
+        specs = [engine.RunSpec("basic_tanh", method, s) for s in range(runs)]
+        mesh = run_mesh()
+        const, state, _ = initial_state(cfg, specs, padded_runs(runs, mesh))
+        self.const, self.state = to_devices(const, mesh), to_devices(state, mesh)
+        self.runs, self.updates = runs, updates
+        jax.clear_caches()  # time a real compile, not an in-memory cache hit
         start = time.perf_counter()
-        state = jax.block_until_ready(call(const, state))[0]
-        best = min(best, time.perf_counter() - start)
-    assert np.asarray(state.active)[:runs].all(), "a run stopped training while timed"
-    return {"run_updates_per_s": runs * updates / best, "compile_s": compile_s}
+        self.call = engine.train_call.lower(cfg, self.const, self.state, mesh=mesh).compile()
+        self.compile_s = time.perf_counter() - start
+        self.state = jax.block_until_ready(self.call(self.const, self.state))[0]  # warm-up
+
+    def measure(self, repeats: int) -> float:
+        """Run-updates per second, the best of `repeats` timed calls."""
+        best = np.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            self.state = jax.block_until_ready(self.call(self.const, self.state))[0]
+            best = min(best, time.perf_counter() - start)
+        assert np.asarray(self.state.active)[: self.runs].all(), "a run stopped while timed"
+        return self.runs * self.updates / best
+
+
+def bench_engine(
+    method: str, T: int, runs: int, updates: int, repeats: int, backend: str | None = None
+) -> dict:
+    """One engine measurement: {"run_updates_per_s", "compile_s"}."""
+    bench = EngineBench(method, T, runs, updates, backend)
+    return {"run_updates_per_s": bench.measure(repeats), "compile_s": bench.compile_s}
 
 
 def bench_jax_naive(method: str, T: int, runs: int, updates: int) -> dict:
@@ -145,21 +168,53 @@ def bench_jax_naive(method: str, T: int, runs: int, updates: int) -> dict:
     return {"run_updates_per_s": runs * updates / total, "compile_s": compile_s}
 
 
+PEER_FLAGS = {"torch": [], "torch_batched": ["--batched"], "torch_rnn": ["--rnn"]}
+
+
+class PeerError(RuntimeError):
+    """A PyTorch peer's child process failed; the message is its last line of stderr."""
+
+
 def bench_torch(
     method: str,
     T: int,
     runs: int,
     updates: int,
-    batched: bool = False,
+    impl: str = "torch",
     threads: int | None = None,
+    device: str = "auto",
+    procs: int = 1,
 ) -> dict:
-    """PyTorch (`torch_peer.py`; `batched`: its BatchedPeer), in a child process of its
-    own (see `main`)."""
+    """A PyTorch peer (`torch_peer.py`: `impl` torch, torch_batched or torch_rnn), in
+    child processes of its own (see `main`): `procs` of them at once, the runs split
+    between them (as the engine splits them between XLA devices); the rate is all their
+    run-updates over the slowest one's time."""
     peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_peer.py")
-    args = [sys.executable, peer, method, str(T), str(runs), str(updates)]
-    args += ["--batched"] * batched + ([] if threads is None else ["--threads", str(threads)])
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    return {**json.loads(out.strip().splitlines()[-1]), "compile_s": 0.0}
+    shares = [runs // procs + (k < runs % procs) for k in range(min(procs, runs))]
+    children = []
+    for share in shares:
+        args = [sys.executable, peer, method, str(T), str(share), str(updates)]
+        args += [*PEER_FLAGS[impl], "--device", device]
+        args += [] if threads is None else ["--threads", str(threads)]
+        children.append(
+            subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
+    outs = []
+    for child in children:
+        stdout, stderr = child.communicate()
+        if child.returncode:
+            lines = stderr.strip().splitlines() or [f"exit status {child.returncode}"]
+            raise PeerError(f"{impl} peer failed: {lines[-1]}")
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    slowest = max(
+        share * updates / o["run_updates_per_s"] for share, o in zip(shares, outs, strict=True)
+    )
+    return {
+        **outs[0],
+        "run_updates_per_s": sum(shares) * updates / slowest,
+        "torch_processes": len(shares),
+        "compile_s": 0.0,
+    }
 
 
 def _updates(T: int, quick: bool) -> tuple[int, int]:
@@ -183,134 +238,283 @@ def _cpu_model() -> str:
     return f"{model} ({os.cpu_count()} cores)"
 
 
+PEERS = ("torch", "torch_batched", "torch_rnn", "jax_naive")
+IMPLS = ("pascanu_jax", *PEERS)
+LABELS = {
+    "torch": "torch",
+    "torch_batched": "torch (batched)",
+    "torch_rnn": "nn.RNN",
+    "jax_naive": "naive JAX",
+}
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--impl",
-        choices=["pascanu_jax", "torch", "torch_batched", "jax_naive", "all"],
-        default="all",
-    )
+    p.add_argument("--impl", nargs="+", choices=[*IMPLS, "all"], default=["all"])
     p.add_argument("--method", choices=["MSGD-C", "MSGD-CR", "both"], default="both")
     p.add_argument("--length", type=int, nargs="+", default=[50, 200])
     p.add_argument("--runs", type=int, nargs="+", default=[1, 15, 45])
     p.add_argument("--json", help="write the results here (JSON)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: seconds, for tests")
     p.add_argument("--cpu-devices", type=int, help="XLA devices on a CPU (default: cores)")
-    p.add_argument("--torch-threads", type=int, help="PyTorch peers' threads (default: cores)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="rounds: every measurement once a round, the order rotated each round; a row "
+        "gives the median round, a speed-up the median of the rounds' ratios (default 1)",
+    )
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        nargs="+",
+        help="PyTorch peers' intra-op threads; several values: each peer at each "
+        "(default: PyTorch's, one per core)",
+    )
+    p.add_argument(
+        "--torch-procs",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="PyTorch peers' processes, the runs split between them (one-run peers: one "
+        "run each); several values: each peer at each (default 1)",
+    )
+    p.add_argument(
+        "--torch-device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="device of the PyTorch peers (default: cuda if PyTorch sees one, else cpu)",
+    )
+    p.add_argument(
+        "--backend",
+        help="the engine's EngineConfig(backend=...), e.g. pallas (where this pascanu_jax "
+        "has that option)",
+    )
     args = p.parse_args(argv)
     for T in args.length:
         if TASK.min_length > T:
             p.error(f"--length must be >= {TASK.min_length}, got {T}")
     if min(args.runs) < 1:
         p.error(f"--runs must be >= 1, got {args.runs}")
+    if args.repeats < 1:
+        p.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.torch_threads is not None and min(args.torch_threads) < 1:
+        p.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
+    if min(args.torch_procs) < 1:
+        p.error(f"--torch-procs must be >= 1, got {args.torch_procs}")
+    if args.backend is not None and not engine_backends():
+        p.error(
+            f"--backend {args.backend}: this pascanu_jax's EngineConfig has no backend "
+            "option; run without --backend"
+        )
+    wall = time.perf_counter()
+    git_state()  # the checkout's state at the start (cached), not at the end
     one_device_per_core(args.cpu_devices)  # before JAX's first computation
     methods = ["MSGD-C", "MSGD-CR"] if args.method == "both" else [args.method]
-    all_impls = ["pascanu_jax", "jax_naive", "torch", "torch_batched"]
-    impls = all_impls if args.impl == "all" else [args.impl]
+    impls = list(IMPLS) if "all" in args.impl else list(dict.fromkeys(args.impl))
     if args.quick:
-        lengths, runs_list = [min(args.length)], [min(args.runs)]
+        lengths, runs_list, rounds = [min(args.length)], [min(args.runs)], 1
     else:
-        lengths, runs_list = args.length, args.runs
-    sizes = [(T, method, *_updates(T, args.quick)) for T in lengths for method in methods]
-    # The peers first, before the engine. PyTorch runs in a child process: XLA's CPU thread
-    # pools slowed the PyTorch loop by up to 2.7x when it ran after them in one process, and
+        lengths, runs_list, rounds = args.length, args.runs, args.repeats
+    # PyTorch settings (threads, processes) per peer measurement.
+    torch_settings = [(t, n) for t in args.torch_threads or [None] for n in args.torch_procs]
+
+    # The measurements ("cells"): (impl, method, T, R, threads). One-run-at-a-time peers
+    # (torch, jax_naive) have R None: measured once, their rate holds for every R. nn.RNN
+    # has no Omega: MSGD-C only. PyTorch runs in child processes: XLA's CPU thread pools
+    # slowed the PyTorch loop by up to 2.7x when it ran after them in one process, and
     # PyTorch's threads slowed the engine by ~20% (T = 200, 15 runs) when it ran before.
-    # The one-run peers are measured once per (T, method), the batched peer for every R.
-    threads = args.torch_threads
-    peers = {}
-    for impl in [i for i in ("torch", "torch_batched", "jax_naive") if i in impls]:
-        for T, method, engine_n, peer_n in sizes:
-            if impl == "torch_batched":
-                for R in runs_list:
-                    peers[impl, T, method, R] = bench_torch(
-                        method, T, R, engine_n, batched=True, threads=threads
-                    )
-            elif impl == "torch":
-                peers[impl, T, method] = bench_torch(
-                    method, T, 1 if args.quick else 2, peer_n, threads=threads
-                )
-            else:
-                peers[impl, T, method] = bench_jax_naive(method, T, 1 if args.quick else 2, peer_n)
+    cells = []
+    for T in lengths:
+        for method in methods:
+            for impl in impls:
+                if impl == "torch_rnn" and method != "MSGD-C":
+                    continue
+                one_run = impl in ("torch", "jax_naive")
+                for R in [None] if one_run else runs_list:
+                    for setting in torch_settings if impl.startswith("torch") else [None]:
+                        cells.append((impl, method, T, R, setting))
     peak = matmul_peak()
     print(
         f"device: {device_name()} ({jax.device_count()} XLA devices); "
-        f"matmul peak {peak / 1e9:.0f} GFLOP/s"
+        f"matmul peak {peak / 1e9:.0f} GFLOP/s",
+        flush=True,
     )
-    rows = []
-    for T, method, engine_n, _ in sizes:
-        for R in runs_list:
-            for impl in impls:
-                if impl == "pascanu_jax":
-                    r = bench_engine(method, T, R, engine_n, 1 if args.quick else 3)
-                elif impl == "torch_batched":
-                    r = dict(peers[(impl, T, method, R)])
-                else:  # one run at a time: the throughput does not grow with R
-                    r = dict(peers[(impl, T, method)])
-                rate = r["run_updates_per_s"]
-                flops = rate * model_flops(method, T)
-                rows.append(
-                    {
-                        "impl": impl,
-                        "method": method,
-                        "length": T,
-                        "runs": R,
-                        **r,
-                        "gflops": flops / 1e9,
-                        "fraction_of_peak": flops / peak,
-                    }
-                )
-                print(
-                    f"{impl:13s} {method:8s} T={T:<4d} R={R:<3d} {rate:9.1f} run-updates/s  "
-                    f"compile {r['compile_s']:5.1f} s  {flops / 1e9:6.1f} GFLOP/s "
-                    f"({100 * flops / peak:4.1f}% of peak)",
-                    flush=True,
-                )
-    for row in rows:  # speed-ups over each peer on the same (method, T, R)
-        for peer in ("torch", "torch_batched", "jax_naive"):
-            same = [
-                r
-                for r in rows
-                if r["impl"] == peer
-                and (r["method"], r["length"], r["runs"])
-                == (row["method"], row["length"], row["runs"])
-            ]
-            if same and row["impl"] != peer:
-                row[f"speedup_vs_{peer}"] = row["run_updates_per_s"] / same[0]["run_updates_per_s"]
-    out = {
-        "provenance": provenance(),
-        "device": device_name(),
-        "xla_devices": jax.device_count(),
-        "jax": jax.__version__,
-        "matmul_peak_gflops": peak / 1e9,
-        "flop_model": "MSGD-C 6TBH^2 + 4TBH*n_in, MSGD-CR 8TBH^2 + 4TBH*n_in per run-update",
-        "workload": {"task": "temporal_order", "batch": B, "hidden": H, "init": "basic_tanh"},
-        "results": rows,
-    }
+    engines: dict = {}
+    samples: dict = {cell: [] for cell in cells}
+    extra: dict = {cell: {} for cell in cells}
+
+    def summarise(rounds_done: int) -> dict:
+        """The results of the rounds so far (JSON-ready)."""
+        rows = []
+        for T in lengths:
+            for method in methods:
+                for R in runs_list:
+                    for cell in cells:
+                        impl, m, t, r_cell, setting = cell
+                        if (m, t) != (method, T) or r_cell not in (None, R):
+                            continue
+                        rate = float(np.median(samples[cell]))
+                        flops = rate * model_flops(method, T)
+                        rows.append(
+                            {
+                                "impl": impl,
+                                "method": method,
+                                "length": T,
+                                "runs": R,
+                                "run_updates_per_s": rate,
+                                "samples": list(samples[cell]),
+                                "compile_s": 0.0,
+                                **extra[cell],
+                                **({} if setting is None else {"torch_threads_asked": setting[0]}),
+                                "gflops": flops / 1e9,
+                                "fraction_of_peak": flops / peak,
+                            }
+                        )
+        add_speedups(rows)
+        settings = {
+            "command": "python benchmarks/throughput.py "
+            + " ".join(sys.argv[1:] if argv is None else argv),
+            "repeats": rounds,
+            "rounds_done": rounds_done,
+            "torch_threads": args.torch_threads,
+            "torch_procs": args.torch_procs,
+            "torch_device": args.torch_device,
+            "backend": args.backend,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        }
+        out = {
+            "provenance": provenance(wall_s=time.perf_counter() - wall),
+            "settings": settings,
+            "device": device_name(),
+            "xla_devices": jax.device_count(),
+            "jax": jax.__version__,
+            "matmul_peak_gflops": peak / 1e9,
+            "flop_model": "MSGD-C 6TBH^2 + 4TBH*n_in, MSGD-CR 8TBH^2 + 4TBH*n_in per run-update",
+            "workload": {"task": "temporal_order", "batch": B, "hidden": H, "init": "basic_tanh"},
+            "results": rows,
+        }
+        return out
+
+    for k in range(rounds):
+        shift = k % len(cells)
+        for cell in cells[shift:] + cells[:shift]:
+            impl, method, T, R, setting = cell
+            threads, procs = setting or (None, 1)
+            engine_n, peer_n = _updates(T, args.quick)
+            if impl == "pascanu_jax":
+                if cell not in engines:
+                    engines[cell] = EngineBench(method, T, R, engine_n, args.backend)
+                    extra[cell]["compile_s"] = engines[cell].compile_s
+                rate = engines[cell].measure(1 if args.quick else 3)
+            elif impl == "jax_naive":
+                r = bench_jax_naive(method, T, 1 if args.quick else 2, peer_n)
+                rate = r.pop("run_updates_per_s")
+                extra[cell].setdefault("compile_s", r["compile_s"])
+            else:
+                runs, updates = {
+                    "torch": (1 if args.quick else max(2, procs), peer_n),
+                    "torch_batched": (R, engine_n),
+                    "torch_rnn": (R, peer_n),
+                }[impl]
+                try:
+                    r = bench_torch(
+                        method, T, runs, updates, impl, threads, args.torch_device, procs
+                    )
+                except PeerError as e:
+                    p.exit(2, f"{p.prog}: error: {e}\n")
+                rate = r.pop("run_updates_per_s")
+                extra[cell] |= r
+            samples[cell].append(rate)
+            print(
+                f"round {k + 1}/{rounds} {impl:13s} {method:8s} T={T:<4d} "
+                f"R={R or '-':<3} threads={threads or '-':<2} procs={procs} "
+                f"{rate:9.1f} run-updates/s",
+                flush=True,
+            )
+        if args.json and k + 1 < rounds:  # what a time limit would otherwise lose
+            write_json(args.json, summarise(k + 1))
+
+    out = summarise(rounds)
+    rows = out["results"]
+    for r in rows:
+        print(
+            f"{r['impl']:13s} {r['method']:8s} T={r['length']:<4d} R={r['runs']:<3d} "
+            f"{r['run_updates_per_s']:9.1f} run-updates/s (median of {len(r['samples'])})  "
+            f"compile {r['compile_s']:5.1f} s  {r['gflops']:6.1f} GFLOP/s "
+            f"({100 * r['fraction_of_peak']:4.1f}% of peak)"
+        )
     print("\n" + table(out))
     if args.json:
         write_json(args.json, out)
     return out
 
 
+def _ratio(a: dict, b: dict) -> float:
+    """a's rate over b's: the median of the rounds' ratios where both have one sample per
+    round, else the ratio of the medians."""
+    sa, sb = a.get("samples", []), b.get("samples", [])
+    if sa and len(sa) == len(sb):
+        return float(np.median(np.asarray(sa) / np.asarray(sb)))
+    return a["run_updates_per_s"] / b["run_updates_per_s"]
+
+
+def add_speedups(rows: list[dict]) -> None:
+    """Per row, over every other implementation on the same (method, T, R) (its fastest
+    thread setting): `speedup_vs_<impl>`; over the fastest of them all: `strongest_peer`,
+    `strongest_peer_run_updates_per_s` and `speedup_vs_strongest_peer`."""
+    for row in rows:
+        key = (row["method"], row["length"], row["runs"])
+        best: dict = {}
+        for r in rows:
+            if (r["method"], r["length"], r["runs"]) != key or r["impl"] == row["impl"]:
+                continue
+            if (
+                r["impl"] not in best
+                or r["run_updates_per_s"] > best[r["impl"]]["run_updates_per_s"]
+            ):
+                best[r["impl"]] = r
+        for impl, r in best.items():
+            row[f"speedup_vs_{impl}"] = _ratio(row, r)
+        if best:
+            top = max(best.values(), key=lambda r: r["run_updates_per_s"])
+            row["strongest_peer"] = peer_label(top)
+            row["strongest_peer_run_updates_per_s"] = top["run_updates_per_s"]
+            row["speedup_vs_strongest_peer"] = _ratio(row, top)
+
+
+def peer_label(row: dict) -> str:
+    """impl, with PyTorch's threads and processes: 'torch_batched (1 thread, 2 procs)'."""
+    threads, procs = row.get("torch_threads"), row.get("torch_processes", 1)
+    if threads is None:
+        return row["impl"]
+    setting = f"{threads} thread" + "s" * (threads != 1)
+    return f"{row['impl']} ({setting}" + (f", {procs} procs)" if procs > 1 else ")")
+
+
 def table(out: dict) -> str:
-    """A Markdown table of the pascanu_jax rows with their speed-ups."""
+    """A Markdown table of the pascanu_jax rows: the strongest peer and the speed-ups."""
     lines = [
-        "| method | T | R | pascanu_jax run-updates/s | vs torch | vs torch (batched) | "
-        "vs naive JAX | compile s | % of peak |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | T | R | pascanu_jax run-updates/s | strongest peer: run-updates/s | "
+        "vs strongest | " + " | ".join(f"vs {LABELS[p]}" for p in PEERS) + " | compile s | "
+        "% of peak |",
+        "|---|---|---|---|---|---|" + "---|" * len(PEERS) + "---|---|",
     ]
 
     def speedup(r, peer):
         v = r.get(f"speedup_vs_{peer}")
-        return "-" if v is None else f"{v:.1f}x"
+        return "-" if v is None else f"{v:.2f}x"
 
     for r in out["results"]:
         if r["impl"] != "pascanu_jax":
             continue
-        vs = " | ".join(speedup(r, peer) for peer in ("torch", "torch_batched", "jax_naive"))
+        top = r.get("strongest_peer")
+        top = "-" if top is None else f"{top}: {r['strongest_peer_run_updates_per_s']:.0f}"
+        vs = " | ".join(speedup(r, peer) for peer in PEERS)
         lines.append(
             f"| {r['method']} | {r['length']} | {r['runs']} | {r['run_updates_per_s']:.0f} | "
-            f"{vs} | {r['compile_s']:.1f} | {100 * r['fraction_of_peak']:.1f} |"
+            f"{top} | {speedup(r, 'strongest_peer')} | {vs} | {r['compile_s']:.1f} | "
+            f"{100 * r['fraction_of_peak']:.1f} |"
         )
     return "\n".join(lines)
 

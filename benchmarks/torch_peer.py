@@ -11,6 +11,11 @@ Two peers; data drawn with torch on the same device, per the protocol's layout.
 
 The naive peer (`run_updates_per_second`): the above, one run at a time.
 
+The nn.RNN peer (`RNNPeer`, `--rnn`, MSGD-C only): one `torch.nn.RNN` per run (cuDNN on a
+GPU), all runs trained in one loop with one batch draw, one `backward()` of the summed
+losses, per-run `clip_grad_norm_` and one foreach SGD step (the class says why not one
+block-diagonal nn.RNN).
+
 The batched peer (`BatchedPeer`, `--batched`): what a PyTorch user tuning for speed writes.
 All R runs at once, their weights stacked on a leading axis; the forward recurrence one
 baddbmm and one activation a step; BPTT written out by hand (pascanu_jax/backprop.py's
@@ -20,7 +25,10 @@ gradient folded into dE/dW_rec's GEMM; per-run global-norm clipping and SGD as t
 one flat parameter buffer; preallocated buffers, `torch.inference_mode`, float32. Only
 the steps are a Python loop. `loss_omega_grads` exposes one gradient for tests.
 
-    python torch_peer.py METHOD LENGTH RUNS UPDATES [--batched] [--threads N]
+    python torch_peer.py METHOD LENGTH RUNS UPDATES [--batched | --rnn] [--threads N]
+                         [--device auto|cpu|cuda]
+
+Device: --device, default cuda where PyTorch sees one, else cpu.
 
 prints {"run_updates_per_s", "torch", "torch_device", "torch_threads"} as JSON.
 """
@@ -50,18 +58,20 @@ def temporal_order_batch(gen: torch.Generator, batch: int, length: int, device: 
 
 
 class Net(torch.nn.Module):
-    """h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), logits = W h_T + b."""
+    """h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), logits = W h_T + b.
 
-    def __init__(self, hidden: int):
+    Inputs (T, B, n_in), or (B, T, n_in) with `batch_first`."""
+
+    def __init__(self, hidden: int, batch_first: bool = False):
         super().__init__()
-        self.rnn = torch.nn.RNN(N_SYMBOLS, hidden, nonlinearity="tanh")
+        self.rnn = torch.nn.RNN(N_SYMBOLS, hidden, nonlinearity="tanh", batch_first=batch_first)
         self.out = torch.nn.Linear(hidden, N_CLASSES)
         for p in self.parameters():  # basic_tanh: normal(0, 0.1) weights, zero biases
             torch.nn.init.normal_(p, std=0.1) if p.dim() > 1 else torch.nn.init.zeros_(p)
 
     def forward(self, x):
-        states, _ = self.rnn(x)
-        return self.out(states[-1])
+        _, h_last = self.rnn(x)  # (1, B, H): the final state, whatever the layout
+        return self.out(h_last[0])
 
 
 def step_msgd_c(net, opt, x, y, threshold):
@@ -299,6 +309,113 @@ def _named(W, W_out, b_out, H) -> dict[str, torch.Tensor]:
     }
 
 
+# The nn.RNN peer (MSGD-C only): PyTorch's own recurrent layer, autograd, R runs at once.
+
+
+class RNNPeer:
+    """R independent MSGD-C runs, each its own `torch.nn.RNN` (cuDNN's kernels on a GPU,
+    PyTorch's fused RNN on a CPU), trained together as a PyTorch user tuning for speed
+    would: one batch for all runs drawn in one go (`batch_first` layout), the runs' losses
+    summed so that a single `backward()` fills every gradient, per-run global-norm
+    clipping (`clip_grad_norm_`, foreach kernels) and one `SGD(foreach=True)` step over all
+    parameters, gradients set to None rather than zeroed.
+
+    Why one nn.RNN per run: nn.RNN (and cuDNN's RNN) has one weight set per layer, with no
+    batched or grouped-weight form, so runs with different weights cannot share its call.
+    Concatenating the runs into one nn.RNN of R H units with a block-diagonal W_hh would
+    make it one call, but multiplies the recurrent FLOPs by R (15 here), needs the
+    off-diagonal blocks and their gradients masked after every step, and per-run clipping
+    by hand on blocks of the weights: no longer nn.RNN as written, and BatchedPeer already
+    is the batched form without the waste. nn.RNN has no hook for Omega, so this peer is
+    MSGD-C only.
+    """
+
+    def __init__(self, runs: int, hidden: int = 50, batch: int = 20, device: str = "cpu"):
+        self.R, self.H, self.B, self.device = runs, hidden, batch, device
+        self.nets = []
+        for seed in range(runs):
+            torch.manual_seed(seed)
+            net = Net(hidden, batch_first=True).to(device)
+            # The paper's model has one bias: b_hh stays 0 and untrained (training both
+            # would step b twice and count its gradient twice in the clipping norm).
+            net.rnn.bias_hh_l0.requires_grad_(False)
+            self.nets.append(net)
+        self.opt = torch.optim.SGD(
+            [p for net in self.nets for p in net.parameters() if p.requires_grad],
+            lr=0.01,
+            foreach=True,
+        )
+        self.x = self.y = None
+
+    def draw_batch(self, gen: torch.Generator, length: int) -> None:
+        """A fresh temporal order batch for every run: x (R, B, T, 6), y (R, B)."""
+        symbols, labels = temporal_order_runs(gen, self.R, self.B, length, self.device)
+        self.x = torch.nn.functional.one_hot(symbols.transpose(1, 2), N_SYMBOLS).float()
+        self.y = labels
+
+    def set_batch(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        """Given inputs (R, T, B, n_in), time-major as pascanu_jax's, and labels (R, B)."""
+        self.x = inputs.to(self.device, torch.float32).transpose(1, 2).contiguous()
+        self.y = labels.to(self.device, torch.int64)
+
+    def gradients(self) -> torch.Tensor:
+        """Fill every parameter's .grad with dE/dtheta of its run; returns the losses (R,)."""
+        self.opt.zero_grad(set_to_none=True)
+        losses = torch.stack(
+            [
+                torch.nn.functional.cross_entropy(net(self.x[r]), self.y[r])
+                for r, net in enumerate(self.nets)
+            ]
+        )
+        losses.sum().backward()  # the runs share no parameter: each gets its own gradient
+        return losses.detach()
+
+    def update(self, threshold: float = 1.0, lr: float = 0.01) -> torch.Tensor:
+        """One MSGD-C update of every run: gradient, per-run clipping, SGD."""
+        losses = self.gradients()
+        for net in self.nets:
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in net.parameters() if p.requires_grad], threshold, foreach=True
+            )
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        self.opt.step()
+        return losses
+
+    def set_params(self, params: dict) -> None:
+        """Load pascanu_jax-named parameters, each stacked (R, ...) (b goes to b_ih)."""
+        with torch.no_grad():
+            for r, net in enumerate(self.nets):
+                get = lambda k, r=r: torch.as_tensor(params[k][r], dtype=torch.float32)  # noqa: E731
+                net.rnn.weight_hh_l0.copy_(get("W_rec").T)
+                net.rnn.weight_ih_l0.copy_(get("W_in").T)
+                net.rnn.bias_ih_l0.copy_(get("b"))
+                net.rnn.bias_hh_l0.zero_()
+                net.out.weight.copy_(get("W_out").T)
+                net.out.bias.copy_(get("b_out"))
+
+    def params(self) -> dict[str, torch.Tensor]:
+        """pascanu_jax's names and layout, stacked over runs, on the CPU (copies);
+        b = b_ih + b_hh, the one bias nn.RNN's two stand for."""
+        return self._named(lambda p: p.detach(), lambda rnn: rnn.bias_ih_l0 + rnn.bias_hh_l0)
+
+    def grads(self) -> dict[str, torch.Tensor]:
+        """dE/dtheta in pascanu_jax's names (dE/db: the gradient of b_ih)."""
+        return self._named(lambda p: p.grad, lambda rnn: rnn.bias_ih_l0.grad)
+
+    def _named(self, get, bias) -> dict[str, torch.Tensor]:
+        def stack(f):
+            return torch.stack([f(net).detach() for net in self.nets]).cpu()
+
+        return {
+            "W_rec": stack(lambda n: get(n.rnn.weight_hh_l0).T),
+            "W_in": stack(lambda n: get(n.rnn.weight_ih_l0).T),
+            "b": stack(lambda n: bias(n.rnn)),
+            "W_out": stack(lambda n: get(n.out.weight).T),
+            "b_out": stack(lambda n: get(n.out.bias)),
+        }
+
+
 @torch.inference_mode()
 def loss_omega_grads(params, inputs, labels, alpha=None, sigmoid_tanh=None):
     """(loss (R,), Omega (R,) or None, grads) of the batched peer, for testing.
@@ -377,22 +494,78 @@ def run_updates_per_second(
     return runs * updates / total
 
 
+def run_updates_per_second_rnn(
+    method: str,
+    length: int,
+    runs: int,
+    updates: int,
+    hidden: int = 50,
+    batch: int = 20,
+    device: str = "cpu",
+) -> float:
+    """Train `runs` nn.RNN runs together (RNNPeer, MSGD-C) for `updates` updates."""
+    if method != "MSGD-C":
+        raise ValueError(f"the nn.RNN peer has no Omega: MSGD-C only, got {method}")
+    gen = torch.Generator(device=device).manual_seed(0)
+    peer = RNNPeer(runs, hidden, batch, device)
+    peer.draw_batch(gen, length)
+    peer.update()  # warm-up
+    if device != "cpu":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(updates):
+        peer.draw_batch(gen, length)
+        peer.update()
+    if device != "cpu":
+        torch.cuda.synchronize()
+    return runs * updates / (time.perf_counter() - start)
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' where PyTorch sees a GPU, else 'cpu'; 'cuda' without one raises."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: this PyTorch sees no CUDA device")
+    return device
+
+
 def main(argv: list[str] | None = None) -> None:
-    """`python torch_peer.py METHOD LENGTH RUNS UPDATES [--batched]`: prints JSON."""
+    """`python torch_peer.py METHOD LENGTH RUNS UPDATES [--batched | --rnn]`: prints JSON."""
     p = argparse.ArgumentParser(description="run-updates/s of the PyTorch peer")
     p.add_argument("method", choices=["MSGD-C", "MSGD-CR"])
     p.add_argument("length", type=int)
     p.add_argument("runs", type=int)
     p.add_argument("updates", type=int)
-    p.add_argument(
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument(
         "--batched", action="store_true", help="all runs at once (BatchedPeer), not one by one"
     )
+    kind.add_argument("--rnn", action="store_true", help="nn.RNN per run, trained together")
     p.add_argument("--threads", type=int, help="intra-op threads (default: PyTorch's)")
+    p.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: cuda if any"
+    )
     args = p.parse_args(argv)
+    if args.rnn and args.method != "MSGD-C":
+        p.error(f"--rnn: nn.RNN has no Omega, so MSGD-C only, got {args.method}")
+    for name in ("length", "runs", "updates"):
+        if getattr(args, name) < 1:
+            p.error(f"{name} must be >= 1, got {getattr(args, name)}")
     if args.threads is not None:
+        if args.threads < 1:
+            p.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    measure = run_updates_per_second_batched if args.batched else run_updates_per_second
+    try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        p.error(str(e))
+    if args.batched:
+        measure = run_updates_per_second_batched
+    elif args.rnn:
+        measure = run_updates_per_second_rnn
+    else:
+        measure = run_updates_per_second
     rate = measure(args.method, args.length, args.runs, args.updates, device=device)
     result = {
         "run_updates_per_s": rate,

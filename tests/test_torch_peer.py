@@ -130,3 +130,60 @@ def test_batched_cli_prints_the_json_of_the_naive_peer(capsys):
     naive = json.loads(capsys.readouterr().out)
     assert set(batched) == set(naive)
     assert batched["run_updates_per_s"] > 0 and batched["torch_threads"] == 1
+
+
+def test_rnn_peer_gradient_and_update_match_pascanu_jax():
+    """nn.RNN (MSGD-C): dE/dtheta of each run, and the clipped SGD step run by run."""
+    params, batches, stacked, inputs, labels = runs()
+    ref_grads = [
+        pj.loss_and_grads(p, x, y, task=TASK, activation="tanh", alpha=0.0)
+        for p, (x, y) in zip(params, batches, strict=True)
+    ]
+    p = peer.RNNPeer(R, H, B)
+    p.set_params(stacked)
+    p.set_batch(torch.as_tensor(inputs), torch.as_tensor(labels))
+    for k, v in p.params().items():
+        close(v, stacked[k])
+    losses = p.gradients()
+    grads = p.grads()
+    for r, (ref_loss, _, ref) in enumerate(ref_grads):
+        close(losses[r], ref_loss)
+        assert set(grads) == set(ref)
+        for k in ref:
+            close(grads[k][r], ref[k])
+    norms = [float(optax.tree.norm(g)) for _, _, g in ref_grads]
+    threshold = float(np.sqrt(norms[0] * norms[1]))  # one run is clipped, the other not
+    assert min(norms) < threshold < max(norms)
+    p.update(threshold=threshold, lr=0.01)
+    new = p.params()
+    tx = pj.sgd_with_clipping(threshold, learning_rate=0.01)
+    for r, (params_r, (_, _, g)) in enumerate(zip(params, ref_grads, strict=True)):
+        steps, _ = tx.update(g, tx.init(params_r), params_r)
+        expected = optax.apply_updates(params_r, steps)
+        for k in expected:
+            close(new[k][r], expected[k])
+
+
+def test_rnn_peer_draws_batch_first_data():
+    p = peer.RNNPeer(3, H, B)
+    p.draw_batch(torch.Generator().manual_seed(0), 30)
+    assert p.x.shape == (3, B, 30, 6) and p.y.shape == (3, B)
+    assert bool((p.x.sum(-1) == 1).all())
+
+
+def test_cli_rnn_and_bad_flags(capsys):
+    peer.main(["MSGD-C", "20", "2", "2", "--rnn", "--threads", "1", "--device", "cpu"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["run_updates_per_s"] > 0 and out["torch_device"] == "cpu"
+    for argv, message in [
+        (["MSGD-CR", "20", "2", "2", "--rnn"], "--rnn: nn.RNN has no Omega"),
+        (["MSGD-C", "20", "0", "2"], "runs must be >= 1"),
+        (["MSGD-C", "20", "1", "1", "--rnn", "--batched"], "not allowed with"),
+    ]:
+        with pytest.raises(SystemExit):
+            peer.main(argv)
+        assert message in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            peer.main(["MSGD-C", "20", "1", "1", "--device", "cuda"])
+        assert "sees no CUDA device" in capsys.readouterr().err
