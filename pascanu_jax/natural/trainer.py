@@ -52,7 +52,6 @@ import dataclasses
 import functools
 import math
 import os
-import pathlib
 import time
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
@@ -63,6 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from pascanu_jax.experiments.presets import preset
 from pascanu_jax.initializers import get_scheme, init_rnn
 from pascanu_jax.methods import BATCH_SIZE, METHODS, get_method, sgd_with_clipping
 from pascanu_jax.natural.music import SPLITS, load_jsb_chorales, load_piano_roll_pickle
@@ -77,7 +77,7 @@ from pascanu_jax.natural.sequence_model import (
     text_set,
 )
 from pascanu_jax.natural.text import load_ptb_chars, load_text_file
-from pascanu_jax.outputs.files import read_json
+from pascanu_jax.outputs.folder import OutputFolderError, read_json_file, warn
 from pascanu_jax.regularizer import loss_and_grads
 
 METHOD_NAMES = tuple(METHODS)
@@ -163,16 +163,27 @@ class Problem:
     paper_key: str | None
 
 
+def _preset(**fields: Any) -> TrainConfig:
+    return TrainConfig(**fields)
+
+
+_TEXT = {"n_hidden": 50, "learning_rate": 1.0, "threshold": 1.0, "patience": 5}
+PRESETS = MappingProxyType(
+    {
+        "music": _preset(),
+        "music-quick": _preset(max_rounds=150, patience=20),
+        "text": _preset(**_TEXT, max_rounds=100),
+        "text-quick": _preset(**_TEXT, max_rounds=10, updates_per_round=200),
+    }
+)
+
+
 def default_config(kind: str, quick: bool = False, **overrides: Any) -> TrainConfig:
-    """The defaults of the module docstring for "music" or "text", then `overrides`."""
-    if kind == "music":
-        base = {"max_rounds": 150, "patience": 20} if quick else {}
-    elif kind == "text":
-        base = {"n_hidden": 50, "learning_rate": 1.0, "threshold": 1.0, "patience": 5}
-        base |= {"max_rounds": 10, "updates_per_round": 200} if quick else {"max_rounds": 100}
-    else:
+    """The preset of the module docstring for "music" or "text" (`PRESETS`), with the
+    overrides that are not None."""
+    if kind not in ("music", "text"):
         raise ValueError(f"unknown kind {kind!r}; valid: music, text")
-    return TrainConfig(**(base | {k: v for k, v in overrides.items() if v is not None}))
+    return preset(PRESETS, kind + ("-quick" if quick else ""), **overrides)
 
 
 def load_problem(
@@ -428,6 +439,21 @@ def config_dict(config: TrainConfig) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+RESULT_KEYS = ("train", "valid", "test", "best_round", "rounds", "curve", "finished")
+
+
 def load_results(path: str | os.PathLike) -> dict[str, Any] | None:
-    """A results json written by an earlier run, or None when there is none."""
-    return read_json(path) if pathlib.Path(path).is_file() else None
+    """A results json written by an earlier run, or None when there is none (or it is
+    empty). A file that is not such a record is an OutputFolderError naming it; a method
+    whose entry is damaged is dropped, with a warning line, to be trained again."""
+    remedy = "restore it, or delete it to train every method again"
+    record = read_json_file(path, remedy, empty_is_none=True)
+    if record is None:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("methods"), dict):
+        raise OutputFolderError(f"{path} is damaged (no methods); {remedy}")
+    for name, result in list(record["methods"].items()):
+        if not isinstance(result, dict) or not all(k in result for k in RESULT_KEYS):
+            warn(f"{path}: the entry of {name} is damaged; training {name} again")
+            del record["methods"][name]
+    return record
