@@ -48,6 +48,8 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "pickle" in reason:  # never loaded: unpickling can run any code
+            reason = "it holds pickled Python objects, which are never loaded"
         raise CheckpointError(f"checkpoint {path} is damaged ({reason})") from e
 
 
