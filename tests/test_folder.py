@@ -367,5 +367,7 @@ def test_a_finished_sweep_logs_nothing_new_and_a_new_length_logs_a_line(referenc
     run_sweep(_tiny(), str(out), log=lines.append)
     assert lines == []
     shutil.copy(reference[1], out / "ckpt-L11.npz")  # not its checkpoint: refused
-    with pytest.raises(OutputFolderError, match=r"ckpt-L11.npz was written with other settings"):
+    with pytest.raises(
+        OutputFolderError, match=r"ckpt-L11.npz was written for another configuration \(lengths"
+    ):
         run_sweep(dataclasses.replace(_tiny(), lengths=(10, 11)), str(out), log=lines.append)

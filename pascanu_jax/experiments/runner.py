@@ -264,7 +264,8 @@ def _restore(path, identity, cfg, runs, state_np, host):
             diffs.append(("runs", saved.get("runs"), identity["runs"]))
     if diffs:
         raise OutputFolderError(
-            f"checkpoint {path} was written with other settings ({describe_differences(diffs)}); "
+            f"checkpoint {path} was written for another configuration "
+            f"({describe_differences(diffs)}); "
             "delete it to train these runs from the start"
         )
     try:
