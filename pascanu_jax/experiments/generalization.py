@@ -5,14 +5,15 @@ paper: basic_tanh, MSGD-CR, [50, 200)); it is then tested on 10,000 fresh sequen
 test length, including lengths far beyond training (the paper: 0 errors up to 5000 steps
 on temporal order; addition and multiplication below 1% up to 500 steps).
 
-Outputs in a folder: generalization.json (provenance, settings, training outcome per seed,
-tests; written after every test length, so an interrupted evaluation resumes),
-train-state.npz (the training checkpoint; it keeps the trained models, so a re-run only
-evaluates), model-seed<N>.npz (each trained model as the arrays W_in, W_rec, b, W_out,
-b_out of `init_rnn`, to re-test at any length without retraining), diagnostics.csv (the
-learning curves: per seed and evaluation, training loss, gradient norm, clipped fraction,
-guard trips, Omega, spectral radius, screening error), generalization.png and
-learning_curves.png.
+Outputs in a folder (the protocol of `outputs/folder.py`: config.json records the
+settings, a re-run with other settings is refused): generalization.json (provenance,
+settings, training outcome per seed, tests; written after every test length, so an
+interrupted evaluation resumes), train-state.npz (the training checkpoint; it keeps the
+trained models, so a re-run only evaluates), model-seed<N>.npz (each trained model as
+the arrays W_in, W_rec, b, W_out, b_out of `init_rnn`, to re-test at any length without
+retraining), diagnostics.csv (the learning curves: per seed and evaluation, training
+loss, gradient norm, clipped fraction, guard trips, Omega, spectral radius, screening
+error), generalization.png and learning_curves.png.
 """
 
 from __future__ import annotations
