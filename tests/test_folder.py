@@ -362,10 +362,10 @@ def test_other_settings_a_file_as_folder_and_a_failing_write(reference, tmp_path
 
 
 def test_a_finished_sweep_logs_nothing_new_and_a_new_length_logs_a_line(reference, tmp_path):
-    out = _copy(reference, tmp_path, with_ckpt=False)
+    out = _copy(reference, tmp_path)  # killed after results.json, before removing ckpt
     lines = []
     run_sweep(_tiny(), str(out), log=lines.append)
-    assert lines == []
+    assert lines == [] and not (out / "ckpt-L10.npz").exists()
     shutil.copy(reference[1], out / "ckpt-L11.npz")  # not its checkpoint: refused
     with pytest.raises(
         OutputFolderError, match=r"ckpt-L11.npz was written for another configuration \(lengths"

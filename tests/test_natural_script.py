@@ -78,7 +78,10 @@ def test_chars_five_steps_ahead(tmp_path, capsys):
         (["--dataset", "ptb"], "--dataset ptb needs --data: a folder with ptb.char"),
         (["--data", "x.pickle"], "use --dataset jsb-pickle --data"),
         (["--dataset", "piano", "--data", "p.pickle", "--steps-ahead", "5"], "text data sets"),
-        (["--hidden", "8"], "needs n_hidden >= 15"),
+        (["--hidden", "8"], "needs --hidden >= 15"),
+        (["--lr", "0"], "--lr must be > 0, got 0.0"),
+        (["--rounds", "0"], "--rounds must be >= 1, got 0"),
+        (["--batch", "-1"], "--batch must be >= 1, got -1"),
     ],
 )
 def test_bad_arguments_fail_before_any_work(argv, message, capsys):

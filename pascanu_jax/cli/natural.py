@@ -21,13 +21,26 @@ import sys
 import time
 
 from pascanu_jax import natural
-from pascanu_jax.cli.common import LIBRARY_ERRORS, fail, log, progress_bar
+from pascanu_jax.cli.common import LIBRARY_ERRORS, fail, log, progress_bar, setting_message
 from pascanu_jax.outputs.figures import save_figure
 from pascanu_jax.outputs.files import write_json
 from pascanu_jax.outputs.folder import defaults_of, open_folder
 from pascanu_jax.outputs.provenance import provenance
 
 SETTINGS = ("dataset", "data", "steps_ahead", "config", "max_pieces")
+# TrainConfig's fields -> the flags that set them.
+FLAGS = {
+    "n_hidden": "--hidden",
+    "learning_rate": "--lr",
+    "threshold": "--threshold",
+    "alpha0": "--alpha0",
+    "batch_size": "--batch",
+    "train_length": "--length",
+    "max_rounds": "--rounds",
+    "patience": "--patience",
+    "updates_per_round": "--updates-per-round",
+    "seed": "--seed",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             seed=args.seed,
         )
     except ValueError as err:
-        parser.error(str(err))
+        parser.error(setting_message(err, FLAGS))
     if args.out is None:
         tag = args.dataset + (f"-k{args.steps_ahead}" if args.steps_ahead != 1 else "")
         args.out = pathlib.Path("runs") / ("natural-" + tag + ("-quick" if args.quick else ""))

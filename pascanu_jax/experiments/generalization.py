@@ -161,6 +161,9 @@ def _open(cfg: GeneralizationConfig, out: str) -> tuple[str, dict | None]:
         return path, None
     if not isinstance(record, dict):
         raise OutputFolderError(f"{path} is damaged (not a JSON object); {_REMEDY}")
+    if not isinstance(record.get("train_on", {}), dict):
+        warn(f"{path}: its train_on stages are damaged; dropped, to be done again")
+        del record["train_on"]
     for key, stage in [("", record), *record.get("train_on", {}).items()]:
         tests = stage.get("tests") if isinstance(stage, dict) else None
         kept = _valid_tests(tests, cfg)

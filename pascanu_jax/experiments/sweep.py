@@ -182,9 +182,11 @@ def run_sweep(
     total = per_length * len(cfg.lengths)
     finished = {int(r["length"]) for r in results}
     for i, length in enumerate(cfg.lengths):
-        if length in finished:
-            continue
         ckpt = os.path.join(out, f"ckpt-L{length}.npz")
+        if length in finished:
+            if os.path.exists(ckpt):  # killed after its results, before removing it
+                os.remove(ckpt)
+            continue
         done_before = i * per_length
         report = (
             None

@@ -62,7 +62,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from pascanu_jax.experiments.presets import preset
+from pascanu_jax.experiments.presets import SettingError, preset
 from pascanu_jax.initializers import get_scheme, init_rnn
 from pascanu_jax.methods import BATCH_SIZE, METHODS, get_method, sgd_with_clipping
 from pascanu_jax.natural.music import SPLITS, load_jsb_chorales, load_piano_roll_pickle
@@ -140,15 +140,25 @@ class TrainConfig:
         if scheme.activation != "tanh":
             raise ValueError(f"init {self.init!r} has {scheme.activation} units; use a tanh one")
         if scheme.rec_nonzero is not None and self.n_hidden < scheme.rec_nonzero:
-            raise ValueError(f"init {self.init!r} needs n_hidden >= {scheme.rec_nonzero}")
+            raise SettingError(
+                f"init {self.init!r} needs {{n_hidden}} >= {scheme.rec_nonzero}", "n_hidden"
+            )
         positive = ("n_hidden", "batch_size", "train_length", "max_rounds", "patience")
         positive += ("eval_length", "alpha_tau", "updates_per_round")
         for name in positive:
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if not self.learning_rate > 0 or not self.threshold > 0 or not self.alpha0 >= 0:
-            raise ValueError("learning_rate and threshold must be > 0 and alpha0 >= 0")
+                raise SettingError(f"{{{name}}} must be >= 1, got {value}", name)
+        for name, value, ok in (
+            ("learning_rate", self.learning_rate, self.learning_rate > 0),
+            ("threshold", self.threshold, self.threshold > 0),
+            ("alpha0", self.alpha0, self.alpha0 >= 0),
+        ):
+            if not ok:
+                raise SettingError(
+                    f"{{{name}}} must be {'>= 0' if name == 'alpha0' else '> 0'}, got {value}",
+                    name,
+                )
 
 
 @dataclasses.dataclass(frozen=True)
