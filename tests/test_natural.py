@@ -67,7 +67,7 @@ def test_default_configs_and_errors(tmp_path):
     assert quick.updates_per_round == 200 and quick.seed == 3 and quick.learning_rate == 1.0
     with pytest.raises(ValueError, match="unknown dataset 'mnist'; valid: jsb, jsb-pickle"):
         natural.load_problem("mnist")
-    with pytest.raises(ValueError, match="needs --data"):
+    with pytest.raises(ValueError, match="needs a data path"):
         natural.load_problem("nottingham")
     with pytest.raises(ValueError, match="character data only"):
         natural.load_problem("piano", tmp_path / "x.pickle", steps_ahead=5)

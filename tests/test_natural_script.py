@@ -33,8 +33,26 @@ def test_jsb_end_to_end_then_resume(tmp_path, capsys):
     assert (out / "learning_curves.png").stat().st_size > 10_000
     assert list(tmp_path.joinpath("cache").glob("jsb_chorales_*.json"))
 
-    with pytest.raises(SystemExit, match="holds a run with other settings"):
-        script.main([*args, *TINY, "--out", str(out), "--lr", "0.01"])
+    assert script.main([*args, *TINY, "--out", str(out), "--lr", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out} holds a run with other settings (")
+    assert "config.learning_rate: 0.3 in the folder, 0.01 now" in err and err.count("\n") == 1
+
+    # A method entry edited away is trained again; the others are kept.
+    saved["methods"]["MSGD"] = {"method": "MSGD"}
+    (out / "results.json").write_text(json.dumps(saved))
+    again = script.main([*args, *TINY, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert "the entry of MSGD is damaged; training MSGD again" in captured.err
+    assert "training MSGD together" in captured.out
+    for key in ("train", "valid", "test", "best_round", "rounds"):  # alone, as together
+        assert again["methods"]["MSGD"][key] == pytest.approx(record["methods"]["MSGD"][key], 1e-4)
+    assert again["methods"]["MSGD-C"] == record["methods"]["MSGD-C"]
+    # A damaged results file is one line naming it.
+    (out / "results.json").write_text('{"methods": {')
+    assert script.main([*args, *TINY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out / 'results.json'} is damaged") and err.count("\n") == 1
 
 
 def test_chars_five_steps_ahead(tmp_path, capsys):
@@ -60,7 +78,10 @@ def test_chars_five_steps_ahead(tmp_path, capsys):
         (["--dataset", "ptb"], "--dataset ptb needs --data: a folder with ptb.char"),
         (["--data", "x.pickle"], "use --dataset jsb-pickle --data"),
         (["--dataset", "piano", "--data", "p.pickle", "--steps-ahead", "5"], "text data sets"),
-        (["--hidden", "8"], "needs n_hidden >= 15"),
+        (["--hidden", "8"], "needs --hidden >= 15"),
+        (["--lr", "0"], "--lr must be > 0, got 0.0"),
+        (["--rounds", "0"], "--rounds must be >= 1, got 0"),
+        (["--batch", "-1"], "--batch must be >= 1, got -1"),
     ],
 )
 def test_bad_arguments_fail_before_any_work(argv, message, capsys):
@@ -73,10 +94,34 @@ def test_bad_arguments_fail_before_any_work(argv, message, capsys):
         assert all(name in err for name in ("jsb-pickle", "nottingham", "ptb", "chars"))
 
 
-def test_missing_data_file_is_a_clear_error(tmp_path):
+def test_missing_data_file_is_a_clear_error(tmp_path, capsys):
     missing = tmp_path / "Nottingham.pickle"
-    with pytest.raises(SystemExit, match=r"Nottingham\.pickle: no such file; expected a pickled"):
-        script.main(["--dataset", "nottingham", "--data", str(missing), "--out", str(tmp_path)])
+    args = ["--dataset", "nottingham", "--data", str(missing), "--out", str(tmp_path)]
+    assert script.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert f"{missing}: no such file; expected a pickled" in err
+
+
+def test_a_folder_of_before_config_json_is_resumed_through_its_results(tmp_path, capsys):
+    """docs/results/natural_jsb_quick has no config.json: its results.json's settings are
+    read, matched, and recorded in config.json; a settings change is refused."""
+    out = tmp_path / "jsb"
+    out.mkdir()
+    (out / "results.json").write_bytes(
+        (ROOT / "docs/results/natural_jsb_quick/results.json").read_bytes()
+    )
+    assert script.main(["--quick", "--out", str(out), "--hidden", "20"]) == 2
+    err = capsys.readouterr().err
+    assert "config.n_hidden: 50 in the folder, 20 now" in err
+    assert not (out / "config.json").exists()
+    # The same settings: every method is finished, nothing is trained or loaded again
+    # beyond the data set (not available offline here without music21's corpus cache).
+    settings = {k: json.loads((out / "results.json").read_text())[k] for k in script.SETTINGS}
+    from pascanu_jax.outputs.folder import open_folder
+
+    open_folder(out, None, settings=settings, legacy=script._legacy_settings)
+    assert json.loads((out / "config.json").read_text()) == settings
 
 
 def test_table_sets_the_paper_numbers_beside_ours():

@@ -181,6 +181,29 @@ def test_generalize_end_to_end_and_resume(tmp_path, capsys):
     assert gen.main(args) == 0
     assert json.loads((tmp_path / "generalization.json").read_text())["tests"] == record["tests"]
     assert os.path.getmtime(tmp_path / "train-state.npz") == mtime
+    # Damaged: a test entry edited away and a model file truncated are redone and
+    # rewritten (from the finished checkpoint), with a warning line each; nothing trains.
+    capsys.readouterr()
+    edited = json.loads((tmp_path / "generalization.json").read_text())
+    edited["tests"] = [*edited["tests"][1:], {"seed": 0, "length": "x"}]
+    (tmp_path / "generalization.json").write_text(json.dumps(edited))
+    model = tmp_path / record["models"]["0"]
+    intact = model.read_bytes()
+    model.write_bytes(intact[:100])
+    assert gen.main(args) == 0
+    captured = capsys.readouterr()
+    assert "damaged or repeated test entries dropped" in captured.err
+    assert "a model file is missing or damaged; rewriting it" in captured.err
+    assert f"tested seed 0 at length {record['tests'][0]['length']}" in captured.out
+    again = json.loads((tmp_path / "generalization.json").read_text())
+    assert sorted(map(json.dumps, again["tests"])) == sorted(map(json.dumps, record["tests"]))
+    assert model.read_bytes() == intact
+    assert os.path.getmtime(tmp_path / "train-state.npz") == mtime
+    (tmp_path / "generalization.json").write_text("{")
+    assert gen.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'generalization.json'} is damaged")
+    assert err.count("\n") == 1
     with pytest.raises(SystemExit):
         gen.parse_args(["--train-lengths", "20,10"])
     assert gen.parse_args(["--success", "0.05"])[1].success == 0.05

@@ -56,7 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--lr and --threshold must be > 0 (got {args.lr:g}, {args.threshold:g})")
     if args.updates < 1:
         parser.error(f"--updates must be >= 1 (got {args.updates})")
-    args.start = args.start or [list(s) for s in DEFAULT_STARTS]
+    if args.start is None:
+        args.start = [list(s) for s in DEFAULT_STARTS]
     if len(args.start) > len(PATH_COLORS):
         parser.error(f"at most {len(PATH_COLORS)} --start points (got {len(args.start)})")
     if not np.all(np.isfinite(args.start)):

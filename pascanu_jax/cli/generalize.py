@@ -13,25 +13,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from types import MappingProxyType
 
 import pascanu_jax as pj
+from pascanu_jax.cli.common import LIBRARY_ERRORS, fail, log, make_config, progress_bar
 from pascanu_jax.experiments.generalization import (
-    PAPER_TEST_LENGTHS,
+    PRESETS,
     GeneralizationConfig,
     run_generalization,
     table,
     train_on,
 )
+from pascanu_jax.experiments.presets import preset as preset_config
 from pascanu_jax.experiments.sharding import one_device_per_core
-
-PRESETS = MappingProxyType(
-    {
-        # (train [lo, hi), test lengths, budget, eval_every)
-        "quick": ((20, 80), (10, 20, 30, 50, 100, 200, 500), 60_000, 1_000),
-        "paper": ((50, 200), PAPER_TEST_LENGTHS, 5_000_000, 1_000),
-    }
-)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, GeneralizationConfig]:
@@ -40,12 +33,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     p.add_argument("--train-lengths", help="LO,HI: train on lengths drawn from [LO, HI)")
     p.add_argument("--test-lengths", help="comma-separated test lengths")
-    p.add_argument("--init", default="basic_tanh", choices=list(pj.SCHEMES))
-    p.add_argument("--method", default="MSGD-CR", choices=list(pj.METHODS))
+    p.add_argument("--init", choices=list(pj.SCHEMES), help="default: basic_tanh")
+    p.add_argument("--method", choices=list(pj.METHODS), help="default: MSGD-CR")
     p.add_argument(
         "--alpha", type=float, help="regularisation weight (default: the method's; paper 4)"
     )
-    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--seeds", type=int, help="default: 1")
     p.add_argument(
         "--train-on",
         type=int,
@@ -53,69 +46,58 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
     )
     p.add_argument("--max-updates", type=int)
     p.add_argument("--eval-every", type=int)
-    p.add_argument("--test-size", type=int, default=10_000, help="sequences per test length")
+    p.add_argument("--test-size", type=int, help="sequences per test length (default 10,000)")
     p.add_argument(
         "--success",
         type=float,
-        default=1e-4,
         help="train until the misclassified fraction is below this (default 1e-4: "
         "0 of 10,000, as the paper's §4.1.1)",
     )
     p.add_argument("--out", help="output folder (default runs/generalize-<task>-<preset>)")
     args = p.parse_args(argv)
-    train, test, budget, every = PRESETS[args.preset]
+    preset = PRESETS[args.preset]
+
+    def lengths(text: str | None, flag: str) -> tuple[int, ...] | None:
+        try:
+            return None if text is None else tuple(int(x) for x in text.split(",") if x.strip())
+        except ValueError as e:
+            p.error(f"{flag}: {e}")
+
     try:
         task = pj.get_task(args.task)
-        if args.train_lengths:
-            train = tuple(int(x) for x in args.train_lengths.split(","))
-            if len(train) != 2 or train[1] <= train[0]:
-                raise ValueError(f"--train-lengths must be LO,HI with HI > LO, got {train}")
-        task.check_length(train[0])
-        test = tuple(int(x) for x in args.test_lengths.split(",")) if args.test_lengths else test
-        for length in test:
-            task.check_length(length)
     except ValueError as e:
-        p.error(str(e))
-    budget = budget if args.max_updates is None else args.max_updates
-    every = min(every, budget) if args.eval_every is None else args.eval_every
-    if not 0 < args.success <= 1:
-        p.error(f"--success must be a fraction in (0, 1], got {args.success}")
-    for flag, value in (
-        ("--max-updates", budget),
-        ("--eval-every", every),
-        ("--seeds", args.seeds),
-        ("--test-size", args.test_size),
-    ):
-        if value < 1:
-            p.error(f"{flag} must be >= 1, got {value}")
-    if budget % every:
-        p.error(f"--max-updates ({budget}) must be a multiple of --eval-every ({every})")
-    if args.train_on is not None and (args.train_on < 1 or args.train_on % every):
-        p.error(f"--train-on must be a positive multiple of --eval-every ({every})")
-    if args.alpha is not None and not args.alpha >= 0:
-        p.error(f"--alpha must be >= 0, got {args.alpha}")
-    cfg = GeneralizationConfig(
-        task,
-        train,
-        test,
-        args.init,
-        args.method,
-        args.alpha,
-        args.seeds,
-        budget,
-        every,
-        test_size=args.test_size,
-        success=args.success,
+        p.error(f"--task: {e}")
+    # Without --eval-every, the preset's interval, but no more than the budget.
+    every = args.eval_every
+    if every is None and args.max_updates is not None:
+        every = min(preset.eval_every, args.max_updates)
+    cfg = make_config(
+        p,
+        lambda: preset_config(
+            PRESETS,
+            args.preset,
+            task=task,
+            train_lengths=lengths(args.train_lengths, "--train-lengths"),
+            test_lengths=lengths(args.test_lengths, "--test-lengths"),
+            init=args.init,
+            method=args.method,
+            alpha=args.alpha,
+            seeds=args.seeds,
+            max_updates=args.max_updates,
+            eval_every=every,
+            test_size=args.test_size,
+            success=args.success,
+        ),
     )
-    args.out = args.out or f"runs/generalize-{args.task}-{args.preset}"
+    if args.train_on is not None and (args.train_on < 1 or args.train_on % cfg.eval_every):
+        p.error(f"--train-on must be a positive multiple of --eval-every ({cfg.eval_every})")
+    args.out = args.out if args.out is not None else f"runs/generalize-{args.task}-{args.preset}"
     return args, cfg
 
 
 def main(argv: list[str] | None = None) -> int:
     args, cfg = parse_args(argv)
     one_device_per_core()  # runs shard over the cores of a CPU; no effect on an accelerator
-    from rich.progress import Progress
-
     lo, hi = cfg.train_lengths
     print(
         f"{cfg.task.name}: {cfg.init} + {cfg.run_method().name}, trained on lengths "
@@ -123,16 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{cfg.test_size:,} sequences per length"
     )
     start = time.perf_counter()
-    with Progress() as bar:
-        jobs = {
-            "train": bar.add_task("training (run-updates)", total=1),
-            "test": bar.add_task("testing (lengths)", total=1),
-        }
-        report = lambda stage, d, t: bar.update(jobs[stage], completed=d, total=t)  # noqa: E731
-        if args.train_on is None:
-            record = run_generalization(cfg, args.out, report)
-        else:
-            record = train_on(cfg, args.out, args.train_on, report)
+    try:
+        with progress_bar() as new_bar:
+            bars = {"train": new_bar("training (run-updates)"), "test": new_bar("testing")}
+            report = lambda stage, d, t: bars[stage](d, t)  # noqa: E731
+            if args.train_on is None:
+                record = run_generalization(cfg, args.out, report, log)
+            else:
+                record = train_on(cfg, args.out, args.train_on, report, log)
+    except LIBRARY_ERRORS as e:
+        return fail(e)
     for run in record["training"]:
         state = (
             f"solved after {run['updates']:,} updates"

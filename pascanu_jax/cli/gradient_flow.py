@@ -25,10 +25,10 @@ import warnings
 import jax
 import numpy as np
 from matplotlib.figure import Figure
-from rich.progress import Progress
 
 import pascanu_jax as pj
 from pascanu_jax.analysis.gradient_flow import measure_gradient_flow
+from pascanu_jax.cli.common import log, progress_bar
 from pascanu_jax.experiments.engine import EngineConfig, RunSpec
 from pascanu_jax.experiments.runner import EngineResult, initial_params, train
 from pascanu_jax.experiments.sweep import DIAGNOSTIC_FIELDS
@@ -96,7 +96,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def train_methods(args, task, progress) -> tuple[dict, EngineResult]:
     """Every method from the same initial weights on the same batches, in one engine program,
-    until solved or --updates; returns (initial params, engine result)."""
+    until solved or --updates; returns (initial params, engine result). progress(done,
+    total) after every compiled call."""
     n = args.updates
     every = max(d for d in range(1, max(1, n // 50) + 1) if n % d == 0)  # ~50 loss points
     cfg = EngineConfig(
@@ -109,13 +110,10 @@ def train_methods(args, task, progress) -> tuple[dict, EngineResult]:
         periods_per_call=max(1, 250 // every),
     )
     runs = [RunSpec(args.init, m, args.seed) for m in args.methods]
-    bar = progress.add_task("training " + ", ".join(args.methods), total=n * len(runs))
-    result = train(
-        cfg,
-        runs,
-        progress=lambda done, total: progress.update(bar, completed=done),
-        measure_eval=False,
-    )
+    result = train(cfg, runs, progress=progress, measure_eval=False)
+    for run in result.runs:
+        state = "solved" if run["solved"] else "not solved"
+        log(f"trained {run['method']}: {state} after {run['updates']} updates")
     return initial_params(cfg, runs[0]), result
 
 
@@ -134,8 +132,8 @@ def flow_figure(args):
     flow = functools.partial(
         measure_gradient_flow, inputs=inputs, targets=targets, task=task, activation=activation
     )
-    with Progress() as progress:
-        params0, result = train_methods(args, task, progress)
+    with progress_bar() as new_bar:
+        params0, result = train_methods(args, task, new_bar("training " + ", ".join(args.methods)))
     curves = [("start (all methods)", "0.4", "-", flow(params0), None)]
     for i, (run, params) in enumerate(zip(result.runs, result.params, strict=True)):
         losses = np.array(

@@ -21,11 +21,26 @@ import sys
 import time
 
 from pascanu_jax import natural
+from pascanu_jax.cli.common import LIBRARY_ERRORS, fail, log, progress_bar, setting_message
 from pascanu_jax.outputs.figures import save_figure
 from pascanu_jax.outputs.files import write_json
+from pascanu_jax.outputs.folder import defaults_of, open_folder
 from pascanu_jax.outputs.provenance import provenance
 
 SETTINGS = ("dataset", "data", "steps_ahead", "config", "max_pieces")
+# TrainConfig's fields -> the flags that set them.
+FLAGS = {
+    "n_hidden": "--hidden",
+    "learning_rate": "--lr",
+    "threshold": "--threshold",
+    "alpha0": "--alpha0",
+    "batch_size": "--batch",
+    "train_length": "--length",
+    "max_rounds": "--rounds",
+    "patience": "--patience",
+    "updates_per_round": "--updates-per-round",
+    "seed": "--seed",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -93,7 +108,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             seed=args.seed,
         )
     except ValueError as err:
-        parser.error(str(err))
+        parser.error(setting_message(err, FLAGS))
     if args.out is None:
         tag = args.dataset + (f"-k{args.steps_ahead}" if args.steps_ahead != 1 else "")
         args.out = pathlib.Path("runs") / ("natural-" + tag + ("-quick" if args.quick else ""))
@@ -160,8 +175,25 @@ def plot(record: dict, path: pathlib.Path) -> None:
     save_figure(fig, path.parent, path.stem)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _legacy_settings(out: pathlib.Path) -> dict | None:
+    """The settings of a folder written before config.json: those its results.json holds."""
+    record = natural.load_results(out / "results.json")
+    return None if record is None else {k: record.get(k) for k in SETTINGS}
+
+
+def main(argv: list[str] | None = None) -> dict | int:
     args = parse_args(argv)
+    try:
+        return run(args)
+    except (*LIBRARY_ERRORS, DataError) as e:
+        return fail(e)
+
+
+class DataError(Exception):
+    """The data set cannot be loaded (missing file, wrong format, music21 missing)."""
+
+
+def run(args: argparse.Namespace) -> dict:
     provenance()  # reads the checkout's state now, before anything changes it
     results_path = args.out / "results.json"
     settings = {
@@ -171,12 +203,9 @@ def main(argv: list[str] | None = None) -> dict:
         "config": natural.config_dict(args.config),
         "max_pieces": args.max_pieces,
     }
+    defaults = {"config": defaults_of(natural.TrainConfig), "steps_ahead": 1, "max_pieces": None}
+    open_folder(args.out, None, settings=settings, defaults=defaults, legacy=_legacy_settings)
     previous = natural.load_results(results_path)
-    if previous is not None and {k: previous.get(k) for k in SETTINGS} != settings:
-        sys.exit(
-            f"error: {results_path} holds a run with other settings; choose another --out "
-            "or delete it"
-        )
     done = {} if previous is None else previous["methods"]
     todo = [m for m in args.methods if not done.get(m, {}).get("finished")]
 
@@ -190,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
             cache_dir=args.cache_dir,
         )
     except (FileNotFoundError, ValueError, ImportError) as err:
-        sys.exit(f"error: {err}")
+        raise DataError(str(err)) from err
 
     print(f"data: {problem.info['source']}")
     print("settings:", ", ".join(f"{k}={v}" for k, v in settings["config"].items()))
@@ -209,14 +238,13 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     if todo:
         print(f"training {', '.join(todo)} together" + (f" (done: {list(done)})" if done else ""))
-        from rich.progress import Progress
-
-        with Progress() as bar:
-            task = bar.add_task("rounds", total=args.config.max_rounds)
+        with progress_bar() as new_bar:
+            bar = new_bar("rounds")
 
             def progress(round_: int, total: int, valid: dict) -> None:
                 scores = " ".join(f"{m} {v:.3f}" for m, v in valid.items())
-                bar.update(task, completed=round_, description=f"valid: {scores}")
+                log(f"round {round_} of at most {total}: valid {scores}")
+                bar(round_, total)
 
             results.update(natural.train_methods(problem, args.config, todo, progress=progress))
     record = {
@@ -246,4 +274,5 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    status = main()
+    sys.exit(status if isinstance(status, int) else 0)

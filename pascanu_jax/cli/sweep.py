@@ -13,11 +13,14 @@ diagnostics and fig7.png go into --out; re-running into the same --out resumes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 
 import pascanu_jax as pj
+from pascanu_jax.cli.common import LIBRARY_ERRORS, fail, log, make_config, progress_bar
+from pascanu_jax.experiments.presets import preset as preset_config
 from pascanu_jax.experiments.sharding import one_device_per_core
 from pascanu_jax.experiments.sweep import (
     PRESETS,
@@ -26,7 +29,7 @@ from pascanu_jax.experiments.sweep import (
     success_table,
     wilson_interval,
 )
-from pascanu_jax.outputs.files import read_json
+from pascanu_jax.outputs.folder import read_json_file
 from pascanu_jax.outputs.provenance import device_name
 
 
@@ -37,68 +40,55 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sweep
     p.add_argument("--task", default="temporal_order", help=f"one of {', '.join(pj.TASK_NAMES)}")
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     p.add_argument("--lengths", help="comma-separated sequence lengths (default: the preset's)")
-    p.add_argument("--inits", default=",".join(pj.SCHEMES), help="comma-separated schemes")
-    p.add_argument("--methods", default=",".join(pj.METHODS), help="comma-separated methods")
-    p.add_argument("--seeds", type=int, default=5, help="runs per configuration (default 5)")
+    p.add_argument("--inits", help="comma-separated schemes (default: all)")
+    p.add_argument("--methods", help="comma-separated methods (default: all)")
+    p.add_argument("--seeds", type=int, help="runs per configuration (default: the preset's, 5)")
     p.add_argument("--max-updates", type=int, help="update budget per run (default: preset's)")
     p.add_argument("--eval-every", type=int, help="updates between screens (default: preset's)")
     p.add_argument("--out", help="output folder (default runs/<task>-<preset>)")
     args = p.parse_args(argv)
     preset = PRESETS[args.preset]
 
-    def names(text: str, valid, what: str) -> tuple[str, ...]:
-        items = tuple(x.strip() for x in text.split(",") if x.strip())
-        bad = [x for x in items if x not in valid]
-        if bad or not items:
-            p.error(f"--{what}: unknown {bad or 'empty list'}; valid: {', '.join(valid)}")
-        return items
+    def items(text: str | None, what: str, kind=str) -> tuple | None:
+        if text is None:
+            return None
+        try:
+            return tuple(kind(x.strip()) for x in text.split(",") if x.strip())
+        except ValueError as e:
+            p.error(f"--{what}: {e}")
 
     try:
         task = pj.get_task(args.task)
     except ValueError as e:
         p.error(f"--task: {e}")
-    try:
-        lengths = (
-            preset.lengths
-            if args.lengths is None
-            else tuple(int(x) for x in args.lengths.split(","))
-        )
-        if not lengths or len(set(lengths)) != len(lengths):
-            raise ValueError(f"give distinct lengths, got {args.lengths!r}")
-        for length in lengths:
-            task.check_length(length)
-    except ValueError as e:
-        p.error(f"--lengths: {e}")
-    if args.seeds < 1:
-        p.error(f"--seeds must be >= 1, got {args.seeds}")
-    max_updates = preset.max_updates if args.max_updates is None else args.max_updates
-    if max_updates < 1:
-        p.error(f"--max-updates must be >= 1, got {max_updates}")
-    eval_every = min(preset.eval_every, max_updates) if args.eval_every is None else args.eval_every
-    if eval_every < 1:
-        p.error(f"--eval-every must be >= 1, got {eval_every}")
-    if max_updates % eval_every:
-        p.error(
-            f"--max-updates ({max_updates}) must be a multiple of the evaluation "
-            f"interval ({eval_every}); set --eval-every to a divisor"
-        )
+    lengths = items(args.lengths, "lengths", int)
+    if lengths == ():
+        p.error(f"--lengths: give distinct lengths, got {args.lengths!r}")
+    # Without --eval-every, the preset's interval, but no more than the budget.
+    eval_every = args.eval_every
+    if eval_every is None and args.max_updates is not None:
+        eval_every = min(preset.eval_every, args.max_updates)
+    cfg = make_config(
+        p,
+        lambda: preset_config(
+            PRESETS,
+            args.preset,
+            task=task,
+            lengths=lengths,
+            inits=items(args.inits, "inits"),
+            methods=items(args.methods, "methods"),
+            seeds=args.seeds,
+            max_updates=args.max_updates,
+            eval_every=eval_every,
+        ),
+    )
     name = args.preset if (args.lengths, args.max_updates) == (None, None) else "custom"
     note = (
-        f"{name}: lengths {','.join(map(str, lengths))}, budget {max_updates:,} updates, "
-        f"{args.seeds} seeds (paper: lengths 50-250, 5,000,000 updates, 5 seeds)"
+        f"{name}: lengths {','.join(map(str, cfg.lengths))}, budget {cfg.max_updates:,} "
+        f"updates, {cfg.seeds} seeds (paper: lengths 50-250, 5,000,000 updates, 5 seeds)"
     )
-    cfg = SweepConfig(
-        task,
-        lengths,
-        names(args.inits, pj.SCHEMES, "inits"),
-        names(args.methods, pj.METHODS, "methods"),
-        args.seeds,
-        max_updates,
-        eval_every,
-        preset.periods_per_call,
-        note,
-    )
-    args.out = args.out or f"runs/{args.task}-{args.preset}"
+    cfg = dataclasses.replace(cfg, note=note)
+    args.out = args.out if args.out is not None else f"runs/{args.task}-{args.preset}"
     return args, cfg
 
 
@@ -107,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     one_device_per_core()  # runs shard over the cores of a CPU; no effect on an accelerator
     from rich.progress import (
         BarColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
@@ -123,11 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns) as bar:
-        job = bar.add_task("run-updates", total=1)
-        results = run_sweep(
-            cfg, args.out, lambda done, total: bar.update(job, completed=done, total=total)
-        )
+    try:
+        with progress_bar(*columns) as new_bar:
+            results = run_sweep(cfg, args.out, new_bar("run-updates"), log)
+        summary = read_json_file(os.path.join(args.out, "summary.json"), "delete it") or {}
+    except LIBRARY_ERRORS as e:
+        return fail(e)
     table = success_table(results)
     print(f"\nsuccess (solved/runs [95% Wilson interval, %]), {cfg.note}")
     print("init        method   " + "".join(f"{L:>16}" for L in cfg.lengths))
@@ -152,7 +142,6 @@ def main(argv: list[str] | None = None) -> int:
                 for L in cfg.lengths
             ]
             print(f"{init:<11} {method:<8} " + "".join(f"{m:>8}" for m in med))
-    summary = read_json(os.path.join(args.out, "summary.json"))
     for length, t in summary.items():
         print(
             f"length {length}: {t['wall_s']:.0f} s training (compile {t['compile_s']:.0f} s), "

@@ -5,22 +5,23 @@ paper: basic_tanh, MSGD-CR, [50, 200)); it is then tested on 10,000 fresh sequen
 test length, including lengths far beyond training (the paper: 0 errors up to 5000 steps
 on temporal order; addition and multiplication below 1% up to 500 steps).
 
-Outputs in a folder: generalization.json (provenance, settings, training outcome per seed,
-tests; written after every test length, so an interrupted evaluation resumes),
-train-state.npz (the training checkpoint; it keeps the trained models, so a re-run only
-evaluates), model-seed<N>.npz (each trained model as the arrays W_in, W_rec, b, W_out,
-b_out of `init_rnn`, to re-test at any length without retraining), diagnostics.csv (the
-learning curves: per seed and evaluation, training loss, gradient norm, clipped fraction,
-guard trips, Omega, spectral radius, screening error), generalization.png and
-learning_curves.png.
+Outputs in a folder (the protocol of `outputs/folder.py`: config.json records the
+settings, a re-run with other settings is refused): generalization.json (provenance,
+settings, training outcome per seed, tests; written after every test length, so an
+interrupted evaluation resumes), train-state.npz (the training checkpoint; it keeps the
+trained models, so a re-run only evaluates), model-seed<N>.npz (each trained model as
+the arrays W_in, W_rec, b, W_out, b_out of `init_rnn`, to re-test at any length without
+retraining), diagnostics.csv (the learning curves: per seed and evaluation, training
+loss, gradient norm, clipped fraction, guard trips, Omega, spectral radius, screening
+error), generalization.png and learning_curves.png.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable
+from types import MappingProxyType
 
 import jax
 import numpy as np
@@ -31,14 +32,29 @@ from pascanu_jax.experiments.engine import (
     RunSpec,
     misclassified_fraction,
 )
+from pascanu_jax.experiments.presets import (
+    MAX_SEEDS,
+    MAX_UPDATES,
+    SettingError,
+    check_int,
+    check_lengths,
+    check_names,
+)
 from pascanu_jax.experiments.runner import train
-from pascanu_jax.initializers import get_scheme
-from pascanu_jax.methods import Method, get_method
-from pascanu_jax.outputs.checkpoint import save_npz
+from pascanu_jax.initializers import SCHEMES, get_scheme
+from pascanu_jax.methods import METHODS, Method, get_method
+from pascanu_jax.outputs.checkpoint import CheckpointError, load_npz, save_npz
 from pascanu_jax.outputs.figures import save_figure
-from pascanu_jax.outputs.files import read_json, write_atomic, write_json
+from pascanu_jax.outputs.files import write_atomic, write_json
+from pascanu_jax.outputs.folder import (
+    OutputFolderError,
+    open_folder,
+    read_json_file,
+    settings_of,
+    warn,
+)
 from pascanu_jax.outputs.provenance import provenance
-from pascanu_jax.tasks import Task
+from pascanu_jax.tasks import Task, get_task
 
 PAPER_TEST_LENGTHS = (50, 100, 150, 200, 250, 500, 1000, 2000, 3000, 5000)
 # Test keys are fold_in(seed, TEST_KEY_OFFSET + length): `run_keys(seed, length)` folds in
@@ -66,10 +82,43 @@ class GeneralizationConfig:
     # (and the authors' code, which stops only at 0 errors); the sweep's 1% is looser.
     success: float = 1e-4
 
+    def __post_init__(self):
+        if not isinstance(self.task, Task):
+            raise SettingError(f"{{task}} must be a Task, got {self.task!r}", "task")
+        for name in ("train_lengths", "test_lengths"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        lo_hi = self.train_lengths
+        if len(lo_hi) != 2 or lo_hi[1] <= lo_hi[0]:
+            raise SettingError(
+                f"{{train_lengths}} must be LO,HI with HI > LO, got {lo_hi}", "train_lengths"
+            )
+        check_lengths("train_lengths", self.task, lo_hi)
+        if not self.test_lengths:
+            raise SettingError("{test_lengths}: give at least one length", "test_lengths")
+        check_lengths("test_lengths", self.task, self.test_lengths)
+        check_names("init", (self.init,), SCHEMES)
+        check_names("method", (self.method,), METHODS)
+        if self.alpha is not None and not self.alpha >= 0:
+            raise SettingError(f"{{alpha}} must be >= 0, got {self.alpha}", "alpha")
+        check_int("seeds", self.seeds, 1, MAX_SEEDS, "every seed is a run of one program")
+        check_int("max_updates", self.max_updates, 1, MAX_UPDATES, "updates count in int32")
+        check_int("eval_every", self.eval_every)
+        check_int("periods_per_call", self.periods_per_call)
+        check_int("test_size", self.test_size, 1, 10_000_000)
+        if not 0 < self.success <= 1:
+            raise SettingError(
+                f"{{success}} must be a fraction in (0, 1], got {self.success}", "success"
+            )
+        if self.max_updates % self.eval_every:
+            raise SettingError(
+                f"{{max_updates}} ({self.max_updates}) must be a multiple of {{eval_every}} "
+                f"({self.eval_every})",
+                "max_updates",
+                "eval_every",
+            )
+
     def settings(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["task"] = self.task.name
-        return d
+        return settings_of(self)
 
     def run_method(self) -> Method:
         """The method every seed trains with (`alpha` applied)."""
@@ -81,24 +130,92 @@ class GeneralizationConfig:
         )
 
 
+def _preset(train_lengths, test_lengths, max_updates) -> GeneralizationConfig:
+    task = get_task("temporal_order")
+    return GeneralizationConfig(task, train_lengths, test_lengths, max_updates=max_updates)
+
+
+PRESETS = MappingProxyType(
+    {
+        "quick": _preset((20, 80), (10, 20, 30, 50, 100, 200, 500), 60_000),
+        "paper": _preset((50, 200), PAPER_TEST_LENGTHS, 5_000_000),
+    }
+)
+RECORD = "generalization.json"
+_REMEDY = "restore it, or delete it to rebuild it (the trained models are tested again)"
+
+
+def _legacy_settings(out) -> dict | None:
+    """The settings of a folder written before config.json: those of its record."""
+    record = read_json_file(out / RECORD, _REMEDY)
+    return record.get("settings") if isinstance(record, dict) else None
+
+
+def _open(cfg: GeneralizationConfig, out: str) -> tuple[str, dict | None]:
+    """Open the folder (the settings protocol of `outputs/folder.py`) and read its record:
+    (path, record or None). Damaged entries are dropped, with a warning, to be redone."""
+    open_folder(out, cfg, legacy=_legacy_settings)
+    path = os.path.join(out, RECORD)
+    record = read_json_file(path, _REMEDY, empty_is_none=True)
+    if record is None:
+        return path, None
+    if not isinstance(record, dict):
+        raise OutputFolderError(f"{path} is damaged (not a JSON object); {_REMEDY}")
+    if not isinstance(record.get("train_on", {}), dict):
+        warn(f"{path}: its train_on stages are damaged; dropped, to be done again")
+        del record["train_on"]
+    for key, stage in [("", record), *record.get("train_on", {}).items()]:
+        tests = stage.get("tests") if isinstance(stage, dict) else None
+        kept = _valid_tests(tests, cfg)
+        if not isinstance(tests, list) or len(kept) != len(tests):
+            where = f"stage train_on {key}" if key else "tests"
+            warn(f"{path}: {where}: damaged or repeated test entries dropped; testing again")
+            if isinstance(stage, dict):
+                stage["tests"] = kept
+    return path, record
+
+
+def _valid_tests(tests, cfg: GeneralizationConfig) -> list[dict]:
+    """The entries {seed, length, error} of `tests` that belong to `cfg`, first of each."""
+    kept, seen = [], set()
+    for t in tests if isinstance(tests, list) else []:
+        try:
+            key = (int(t["seed"]), int(t["length"]))
+            float(t["error"])
+        except (TypeError, KeyError, ValueError):
+            continue
+        if key[0] in range(cfg.seeds) and key[1] in cfg.test_lengths and key not in seen:
+            seen.add(key)
+            kept.append(t)
+    return kept
+
+
+def _stage_done(stage: dict, out: str, seeds: int) -> bool:
+    """Whether a stage's training rows and model files are all there and readable."""
+    try:
+        if len(stage["training"]) != seeds:
+            return False
+        for s in range(seeds):
+            _load_model(os.path.join(out, stage["models"][str(s)]))
+    except (TypeError, KeyError, OutputFolderError):
+        return False
+    return True
+
+
 def run_generalization(
-    cfg: GeneralizationConfig, out: str, progress: Callable[[str, int, int], None] | None = None
+    cfg: GeneralizationConfig,
+    out: str,
+    progress: Callable[[str, int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> dict:
     """Train (or resume), then test every seed's model at every test length.
 
     Returns {"settings", "training": per-seed engine results, "tests": [{seed, length,
-    error}]}; progress(stage, done, total) with stage "train" or "test".
+    error}]}; progress(stage, done, total) with stage "train" or "test"; log(line) after
+    training and after each test.
     """
-    for length in cfg.test_lengths:
-        cfg.task.check_length(length)
     provenance()  # reads the checkout's state now, before anything changes it
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "generalization.json")
-    record = read_json(path) if os.path.exists(path) else None
-    if record is not None and record["settings"] != _json(cfg.settings()):
-        raise ValueError(
-            f"{path} was written with other settings {record['settings']}; use another --out folder"
-        )
+    path, record = _open(cfg, out)
     engine = EngineConfig(
         cfg.task,
         cfg.train_lengths,
@@ -111,8 +228,14 @@ def run_generalization(
     report = None if progress is None else (lambda d, t: progress("train", d, t))
     ckpt = os.path.join(out, "train-state.npz")
     result = train(engine, runs, checkpoint=ckpt, progress=report, measure_eval=False)
-    if record is None:
-        record = {"settings": _json(cfg.settings()), "training": result.runs, "tests": []}
+    if log is not None:
+        log(_training_line(result.runs, "training"))
+    if record is not None and not _stage_done(record, out, cfg.seeds):
+        warn(f"{path}: the training record or a model file is missing or damaged; rewriting it")
+        record = {**record, "settings": cfg.settings(), "training": result.runs}
+        record.pop("models", None)
+    if record is None or "models" not in record:
+        record = {"settings": cfg.settings(), "training": result.runs, "tests": []} | (record or {})
         record["models"] = {}
         for seed, params in enumerate(result.params):
             name = f"model-seed{seed}.npz"
@@ -121,7 +244,7 @@ def run_generalization(
         write_atomic(os.path.join(out, "diagnostics.csv"), diagnostics_csv(result.diagnostics))
         plot_learning_curves(result.diagnostics, cfg, os.path.join(out, "learning_curves.png"))
     record["provenance"] = provenance(train_wall_s=result.wall_s)
-    _test_all(cfg, result.params, record["tests"], lambda: write_json(path, record), progress)
+    _test_all(cfg, result.params, record["tests"], lambda: write_json(path, record), progress, log)
     write_json(path, record)
     plot_generalization(record, os.path.join(out, "generalization.png"))
     return record
@@ -132,6 +255,7 @@ def train_on(
     out: str,
     updates: int,
     progress: Callable[[str, int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> dict:
     """Train every model of a finished `run_generalization` folder `updates` updates more
     (no stop at success; fresh data), then test it again at every test length.
@@ -140,22 +264,16 @@ def train_on(
     generalization.json; resumable like the first stage (checkpoint train-on-<N>.npz).
     """
     if not isinstance(updates, int) or updates < 1 or updates % cfg.eval_every:
-        raise ValueError(
-            f"train_on updates must be a positive multiple of eval_every ({cfg.eval_every}), "
-            f"got {updates!r}"
+        raise SettingError(
+            f"{{train_on}} must be a positive multiple of {{eval_every}} ({cfg.eval_every}), "
+            f"got {updates!r}",
+            "train_on",
+            "eval_every",
         )
-    path = os.path.join(out, "generalization.json")
-    record = read_json(path) if os.path.exists(path) else None
-    if (
-        record is None
-        or "models" not in record
-        or len(record["tests"]) < len(cfg.test_lengths) * cfg.seeds
-    ):  # the first stage is not finished: finish it
-        record = run_generalization(cfg, out, progress)
-    elif record["settings"] != _json(cfg.settings()):
-        raise ValueError(
-            f"{path} was written with other settings {record['settings']}; use another --out folder"
-        )
+    check_int("train_on", updates, 1, MAX_UPDATES, "updates count in int32")
+    # The first stage, finished if it is not (a finished one only reads its checkpoint).
+    record = run_generalization(cfg, out, progress, log)
+    path = os.path.join(out, RECORD)
     start = [_load_model(os.path.join(out, record["models"][str(s)])) for s in range(cfg.seeds)]
     engine = EngineConfig(
         cfg.task,
@@ -173,27 +291,43 @@ def train_on(
     result = train(
         engine, runs, checkpoint=ckpt, progress=report, measure_eval=False, start_params=start
     )
+    if log is not None:
+        log(_training_line(result.runs, f"training {updates:,} updates more"))
     stage = record.setdefault("train_on", {}).setdefault(str(updates), {})
+    if not isinstance(stage, dict) or (stage and not _stage_done(stage, out, cfg.seeds)):
+        warn(f"{path}: stage train_on {updates}: damaged or missing entries; rewriting it")
+        stage = record["train_on"][str(updates)] = {"tests": _valid_tests(stage.get("tests"), cfg)}
     if "models" not in stage:
         stage["training"] = [{**r, "seed": s} for s, r in enumerate(result.runs)]
-        stage["tests"], stage["models"] = [], {}
+        stage["models"] = {}
+        stage.setdefault("tests", [])
         for seed, params in enumerate(result.params):
             name = f"model-seed{seed}-on{updates}.npz"
             save_npz(os.path.join(out, name), params)
             stage["models"][str(seed)] = name
     stage.setdefault("provenance", provenance(train_wall_s=result.wall_s))
-    _test_all(cfg, result.params, stage["tests"], lambda: write_json(path, record), progress)
+    _test_all(cfg, result.params, stage["tests"], lambda: write_json(path, record), progress, log)
     write_json(path, record)
     plot_generalization(record, os.path.join(out, "generalization.png"))
     return record
 
 
 def _load_model(path: str) -> dict:
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
+    """A model file's arrays; a missing or damaged file is an OutputFolderError."""
+    try:
+        arrays = load_npz(path)
+    except (OSError, CheckpointError) as e:
+        raise OutputFolderError(f"model {path} cannot be read ({e})") from e
+    return arrays
 
 
-def _test_all(cfg, params: list, tests: list, save: Callable[[], None], progress) -> None:
+def _training_line(runs: list[dict], what: str) -> str:
+    solved = sum(r["solved"] for r in runs)
+    updates = ", ".join(f"{r['updates']:,}" for r in runs)
+    return f"{what} done: {solved}/{len(runs)} seeds solved (updates: {updates})"
+
+
+def _test_all(cfg, params: list, tests: list, save: Callable[[], None], progress, log=None):
     """Append {seed, length, error} to `tests` for every pair not yet in it, saving each."""
     is_tanh = np.bool_(get_scheme(cfg.init).activation == "tanh")
     todo = [
@@ -213,6 +347,9 @@ def _test_all(cfg, params: list, tests: list, save: Callable[[], None], progress
         )
         tests.append({"seed": seed, "length": length, "error": error})
         save()
+        if log is not None:
+            log(f"tested seed {seed} at length {length}: {100 * error:.2f}% misclassified "
+                f"({i + 1} of {len(todo)})")  # fmt: skip
     if progress is not None:
         progress("test", len(todo), len(todo))
 
@@ -249,11 +386,6 @@ def plot_learning_curves(rows: list[dict], cfg: GeneralizationConfig, path: str)
     )
     fig.tight_layout()
     save_figure(fig, os.path.dirname(path) or ".", os.path.splitext(os.path.basename(path))[0])
-
-
-def _json(d: dict) -> dict:
-    """The dict as it reads back from JSON (tuples become lists)."""
-    return json.loads(json.dumps(d))
 
 
 def plot_generalization(record: dict, path: str) -> None:

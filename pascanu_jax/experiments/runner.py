@@ -9,7 +9,6 @@ runs finished, a checkpoint written. Python runs once per compiled call, never p
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +31,22 @@ from pascanu_jax.experiments.engine import (
 from pascanu_jax.experiments.sharding import padded_runs, run_mesh, to_devices, to_host
 from pascanu_jax.initializers import get_scheme, init_rnn
 from pascanu_jax.methods import clip_state, get_method, sgd_with_clipping
-from pascanu_jax.outputs.checkpoint import arrays_to_tree, load_arrays, save_arrays, tree_to_arrays
+from pascanu_jax.outputs.checkpoint import (
+    CheckpointError,
+    arrays_to_tree,
+    load_arrays,
+    save_arrays,
+    tree_to_arrays,
+)
+from pascanu_jax.outputs.folder import (
+    OutputFolderError,
+    defaults_of,
+    describe_differences,
+    differences,
+    settings_of,
+    to_json,
+    warn,
+)
 
 
 @dataclasses.dataclass
@@ -132,21 +146,13 @@ def train(
         "wall": np.full(n_total, np.nan),
     }
     rows = np.zeros((0, 2 + len(DIAGNOSTICS)))
-    # As it reads back from the checkpoint's JSON, so that the comparison is exact.
-    identity = json.loads(json.dumps({"config": repr(cfg), "runs": [repr(r) for r in runs]}))
+    identity = checkpoint_identity(cfg, runs)
     elapsed = eval_s = 0.0
     periods = 0
     if checkpoint is not None and os.path.exists(checkpoint):
-        arrays, meta = load_arrays(checkpoint)
-        if meta.get("identity") != identity:
-            raise ValueError(
-                f"checkpoint {checkpoint} was written for another configuration "
-                f"or set of runs; delete it or use another output folder"
-            )
-        state_np = arrays_to_tree(arrays, "state", state_np)
-        host = {k: arrays[f"host/{k}"] for k in host}
-        rows = arrays["rows"]
-        elapsed, eval_s, periods = meta["elapsed"], meta["eval_s"], meta["periods"]
+        restored = _restore(checkpoint, identity, cfg, runs, state_np, host)
+        if restored is not None:
+            state_np, host, rows, (elapsed, eval_s, periods) = restored
 
     const = to_devices(const_np, mesh)
     state = to_devices(state_np, mesh)
@@ -229,6 +235,53 @@ def train(
     return EngineResult(
         results, params, diagnostics, compile_s, time.perf_counter() - start, eval_s, periods
     )
+
+
+def checkpoint_identity(cfg: EngineConfig, runs: Sequence[RunSpec]) -> dict:
+    """What a checkpoint must have been written for: the engine's settings (field by
+    field, `settings_of`) and the runs."""
+    return {"config": settings_of(cfg), "runs": [to_json(r) for r in runs]}
+
+
+def _restore(path, identity, cfg, runs, state_np, host):
+    """(state, host, rows, (elapsed, eval_s, periods)) from checkpoint `path`, or None
+    (with a warning line) when it is damaged: training starts over. A checkpoint of other
+    settings is refused (OutputFolderError naming it and the differing settings)."""
+    try:
+        arrays, meta = load_arrays(path)
+        saved = meta.get("identity")
+        if not isinstance(saved, dict) or not isinstance(saved.get("config"), (dict, str)):
+            raise CheckpointError(f"checkpoint {path} is damaged (no identity)")
+    except CheckpointError as e:
+        warn(f"{e}; training these runs from the start")
+        return None
+    if isinstance(saved["config"], str):  # written before identities were settings
+        old = {"config": repr(cfg), "runs": [repr(r) for r in runs]}
+        diffs = [] if saved == old else [("identity", "an older version's", "this one's")]
+    else:
+        diffs = differences(saved["config"], identity["config"], defaults_of(EngineConfig))
+        if saved.get("runs") != identity["runs"]:
+            diffs.append(("runs", saved.get("runs"), identity["runs"]))
+    if diffs:
+        raise OutputFolderError(
+            f"checkpoint {path} was written for another configuration "
+            f"({describe_differences(diffs)}); "
+            "delete it to train these runs from the start"
+        )
+    try:
+        state = arrays_to_tree(arrays, "state", state_np)
+        restored_host = {k: np.asarray(arrays[f"host/{k}"]) for k in host}
+        for k, v in host.items():
+            if restored_host[k].shape != v.shape:
+                raise ValueError(f"host/{k} has shape {restored_host[k].shape}")
+        rows = np.asarray(arrays["rows"], np.float64)
+        if rows.ndim != 2 or rows.shape[1] != 2 + len(DIAGNOSTICS):
+            raise ValueError(f"rows have shape {rows.shape}")
+        times = (float(meta["elapsed"]), float(meta["eval_s"]), int(meta["periods"]))
+    except (KeyError, ValueError, TypeError) as e:
+        warn(f"checkpoint {path} is damaged ({e}); training these runs from the start")
+        return None
+    return state, restored_host, rows, times
 
 
 def _time_screen(screen: Callable, const: RunConstants, state: TrainState) -> float:

@@ -28,18 +28,35 @@ import csv
 import dataclasses
 import io
 import os
+import pathlib
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
 
 import numpy as np
 
 from pascanu_jax.experiments.engine import DIAGNOSTICS, EngineConfig, RunSpec
+from pascanu_jax.experiments.presets import (
+    MAX_SEEDS,
+    MAX_UPDATES,
+    SettingError,
+    check_int,
+    check_lengths,
+    check_names,
+)
 from pascanu_jax.experiments.runner import train
-from pascanu_jax.methods import get_method
+from pascanu_jax.initializers import SCHEMES
+from pascanu_jax.methods import METHODS, get_method
 from pascanu_jax.outputs.figures import save_figure
-from pascanu_jax.outputs.files import read_json, write_atomic, write_json
+from pascanu_jax.outputs.files import write_atomic, write_json
+from pascanu_jax.outputs.folder import (
+    OutputFolderError,
+    open_folder,
+    read_json_file,
+    settings_of,
+    warn,
+)
 from pascanu_jax.outputs.provenance import device_name, provenance
-from pascanu_jax.tasks import Task
+from pascanu_jax.tasks import Task, get_task
 
 RESULT_FIELDS = (
     "task",
@@ -60,44 +77,16 @@ RESULT_FIELDS = (
 DIAGNOSTIC_FIELDS = ("task", "init", "method", "seed", "length", "updates", *DIAGNOSTICS)
 
 
-@dataclasses.dataclass(frozen=True)
-class Preset:
-    """Default lengths, budget and evaluation interval of a sweep."""
-
-    lengths: tuple[int, ...]
-    max_updates: int
-    eval_every: int
-    periods_per_call: int
-
-
-PRESETS = MappingProxyType(
-    {
-        "quick": Preset(
-            (20, 30, 40, 50),
-            10_000,
-            200,
-            5,
-        ),
-        "paper": Preset(
-            (50, 100, 150, 200, 250),
-            5_000_000,
-            1_000,
-            50,
-        ),
-        # The paper's lengths at a budget a 2-core CPU finishes in hours (about 2 h for all
-        # five lengths); the paper's 5M updates need an accelerator.
-        "cpu": Preset(
-            (50, 100, 150, 200, 250),
-            30_000,
-            500,
-            10,
-        ),
-    }
-)
+# Settings that may change between runs into one folder: lengths may be added, and how
+# many periods one compiled call runs changes no number.
+FREE_SETTINGS = ("lengths", "periods_per_call", "note")
 
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
+    """A sweep: every init x method x seed trained at every length (checked on creation;
+    `SettingError` names the field). `PRESETS` holds the named ones."""
+
     task: Task
     lengths: tuple[int, ...]
     inits: tuple[str, ...]
@@ -108,16 +97,31 @@ class SweepConfig:
     periods_per_call: int
     note: str = ""
 
+    def __post_init__(self):
+        if not isinstance(self.task, Task):
+            raise SettingError(f"{{task}} must be a Task, got {self.task!r}", "task")
+        for name in ("lengths", "inits", "methods"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not self.lengths or len(set(self.lengths)) != len(self.lengths):
+            raise SettingError(f"{{lengths}}: give distinct lengths, got {self.lengths}", "lengths")
+        check_lengths("lengths", self.task, self.lengths)
+        check_names("inits", self.inits, SCHEMES)
+        check_names("methods", self.methods, METHODS)
+        check_int("seeds", self.seeds, 1, MAX_SEEDS, "every seed adds a run per init and method")
+        check_int("max_updates", self.max_updates, 1, MAX_UPDATES, "updates count in int32")
+        check_int("eval_every", self.eval_every)
+        check_int("periods_per_call", self.periods_per_call)
+        if self.max_updates % self.eval_every:
+            raise SettingError(
+                f"{{max_updates}} ({self.max_updates}) must be a multiple of the evaluation "
+                f"interval {{eval_every}} ({self.eval_every})",
+                "max_updates",
+                "eval_every",
+            )
+
     def settings(self) -> dict:
         """What a re-run into the same folder must share (lengths may be added)."""
-        return {
-            "task": self.task.name,
-            "inits": list(self.inits),
-            "methods": list(self.methods),
-            "seeds": self.seeds,
-            "max_updates": self.max_updates,
-            "eval_every": self.eval_every,
-        }
+        return settings_of(self, exclude=FREE_SETTINGS)
 
     def engine(self, length: int) -> EngineConfig:
         return EngineConfig(
@@ -134,37 +138,55 @@ class SweepConfig:
         ]
 
 
-def run_sweep(
-    cfg: SweepConfig, out: str, progress: Callable[[int, int], None] | None = None
-) -> list[dict]:
-    """Run (or resume) the sweep into folder `out`; returns all results."""
-    provenance()  # reads the checkout's state now, before anything changes it
-    os.makedirs(out, exist_ok=True)
-    config_path = os.path.join(out, "config.json")
-    if os.path.exists(config_path):
-        saved = read_json(config_path)
-        if saved != cfg.settings():
-            raise ValueError(
-                f"{out} holds a sweep with other settings {saved}; these are "
-                f"{cfg.settings()}. Use another --out folder."
-            )
-    else:
-        write_json(config_path, cfg.settings())
-    results = (
-        read_json(os.path.join(out, "results.json"))["runs"]
-        if os.path.exists(os.path.join(out, "results.json"))
-        else []
+def _preset(lengths, max_updates, eval_every, periods_per_call) -> SweepConfig:
+    return SweepConfig(
+        get_task("temporal_order"),
+        lengths,
+        tuple(SCHEMES),
+        tuple(METHODS),
+        5,
+        max_updates,
+        eval_every,
+        periods_per_call,
     )
-    diagnostics = _read_csv(os.path.join(out, "diagnostics.csv"))
-    summary_path = os.path.join(out, "summary.json")
-    summary = read_json(summary_path) if os.path.exists(summary_path) else {}
+
+
+PRESETS = MappingProxyType(
+    {
+        "quick": _preset((20, 30, 40, 50), 10_000, 200, 5),
+        "paper": _preset((50, 100, 150, 200, 250), 5_000_000, 1_000, 50),
+        # The paper's lengths at a budget a 2-core CPU finishes in hours (about 2 h for all
+        # five lengths); the paper's 5M updates need an accelerator.
+        "cpu": _preset((50, 100, 150, 200, 250), 30_000, 500, 10),
+    }
+)
+
+
+def run_sweep(
+    cfg: SweepConfig,
+    out: str,
+    progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Run (or resume) the sweep into folder `out`; returns all results.
+
+    progress(updates done, updates in all) after every compiled call; log(line) once per
+    finished length. Raises OutputFolderError (the folder holds other settings, a file
+    that cannot be recovered from is damaged, the folder cannot be written).
+    """
+    provenance()  # reads the checkout's state now, before anything changes it
+    folder = open_folder(out, cfg, exclude=FREE_SETTINGS)
     runs = cfg.runs()
+    results, diagnostics, summary = _resume(folder.path, cfg, runs)
     per_length = len(runs) * cfg.max_updates
     total = per_length * len(cfg.lengths)
+    finished = {int(r["length"]) for r in results}
     for i, length in enumerate(cfg.lengths):
-        if any(r["length"] == length for r in results):
-            continue
         ckpt = os.path.join(out, f"ckpt-L{length}.npz")
+        if length in finished:
+            if os.path.exists(ckpt):  # killed after its results, before removing it
+                os.remove(ckpt)
+            continue
         done_before = i * per_length
         report = (
             None
@@ -197,11 +219,104 @@ def run_sweep(
         write_json(os.path.join(out, "summary.json"), summary)
         write_outputs(out, results, diagnostics, cfg)
         os.remove(ckpt)
+        if log is not None:
+            solved = sum(r["solved"] for r in outcome.runs)
+            log(
+                f"length {length} done: {solved}/{len(runs)} runs solved, "
+                f"{outcome.wall_s:.0f} s ({cfg.lengths.index(length) + 1} of "
+                f"{len(cfg.lengths)} lengths)"
+            )
     if results:  # also redraws a finished sweep's figure with the current code
         write_outputs(out, results, diagnostics, cfg)
     if progress is not None:
         progress(total, total)
     return results
+
+
+def _resume(out: pathlib.Path, cfg: SweepConfig, runs: list[RunSpec]):
+    """(results, diagnostics, summary) of the lengths that finished in folder `out`.
+
+    A length is finished when results.json has exactly one row for each of its runs and
+    diagnostics.csv has, for each run, one row per evaluation (every eval_every updates up
+    to its updates) or none for the whole length (a folder kept without diagnostics). A
+    length that fails this is trained again (a warning line says so); diagnostics and
+    timings of lengths that did not finish (a run killed between the files) are dropped.
+    A file that cannot be read is an OutputFolderError naming it.
+    """
+    results_path = out / "results.json"
+    record = read_json_file(
+        results_path,
+        "restore it, or delete it to train every length again",
+        empty_is_none=True,
+    )
+    if record is not None and not (
+        isinstance(record, dict) and isinstance(record.get("runs"), list)
+    ):
+        raise OutputFolderError(
+            f"{results_path} is damaged (no list of runs); restore it, or delete it to train "
+            "every length again"
+        )
+    rows = [] if record is None else record["runs"]
+    diagnostics = _read_diagnostics(out / "diagnostics.csv")
+    summary_path = out / "summary.json"
+    summary = read_json_file(
+        summary_path,
+        "restore it, or delete it (it holds only the timings of the finished lengths)",
+        empty_is_none=True,
+    )
+    if summary is not None and not isinstance(summary, dict):
+        raise OutputFolderError(
+            f"{summary_path} is damaged (not a JSON object); restore it, or delete it (it "
+            "holds only the timings of the finished lengths)"
+        )
+    expected = sorted((r.init, get_method(r.method).name, r.seed) for r in runs)
+    by_length: dict[int, list[dict]] = {}
+    for row in rows:
+        try:
+            by_length.setdefault(int(row["length"]), []).append(row)
+        except (TypeError, KeyError, ValueError):
+            continue  # a row without a length: its length misses a run and is redone
+    diag_by_length: dict[int, list[dict]] = {}
+    for d in diagnostics:
+        diag_by_length.setdefault(int(d["length"]), []).append(d)
+    finished = set()
+    for length, mine in by_length.items():
+        problem = _check_length(mine, diag_by_length.get(length, []), expected, cfg.eval_every)
+        if problem is None:
+            finished.add(length)
+        else:
+            warn(f"{results_path}: length {length} {problem}; training it again")
+    keep = {id(r) for L in finished for r in by_length[L]}
+    results = [r for r in rows if id(r) in keep]
+    diagnostics = [d for d in diagnostics if int(d["length"]) in finished]
+    summary = {k: v for k, v in (summary or {}).items() if k in {str(L) for L in finished}}
+    return results, diagnostics, summary
+
+
+def _check_length(rows, diagnostics, expected, eval_every) -> str | None:
+    """Why the results and diagnostics of one length are not those of a finished length
+    (None: they are)."""
+    try:
+        keys = sorted((r["init"], r["method"], int(r["seed"])) for r in rows)
+        updates = {(r["init"], r["method"], int(r["seed"])): int(r["updates"]) for r in rows}
+        for r in rows:
+            if not isinstance(r["solved"], bool):
+                return "has a run whose 'solved' is not true or false"
+    except (TypeError, KeyError, ValueError):
+        return "has a damaged row"
+    if keys != expected:
+        return f"has {len(keys)} rows for its {len(expected)} runs"
+    if not diagnostics:
+        return None  # kept without diagnostics
+    seen: dict[tuple, list[int]] = {}
+    for d in diagnostics:
+        seen.setdefault((d["init"], d["method"], int(d["seed"])), []).append(int(d["updates"]))
+    for key, n in updates.items():
+        if seen.pop(key, []) != list(range(eval_every, n + 1, eval_every)):
+            return f"has diagnostics that do not match its results (run {key})"
+    if seen:
+        return f"has diagnostics of runs it does not have ({sorted(seen)[0]})"
+    return None
 
 
 def write_outputs(out: str, results: list[dict], diagnostics: list[dict], cfg: SweepConfig) -> None:
@@ -222,11 +337,38 @@ def _csv(rows: Sequence[dict], fields: Sequence[str]) -> str:
     return buffer.getvalue()
 
 
-def _read_csv(path: str) -> list[dict]:
-    if not os.path.exists(path):
+def _read_diagnostics(path: pathlib.Path) -> list[dict]:
+    """The rows of a sweep's diagnostics.csv ([] when there is none, or it is empty); a
+    file that is not such a table is an OutputFolderError naming it and the line."""
+    remedy = (
+        "restore it, or delete it (the finished lengths keep their results without "
+        "diagnostics; delete results.json too to train them again)"
+    )
+    if not path.exists():
         return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        with open(path, newline="") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise OutputFolderError(f"cannot read {path} ({e}); {remedy}") from e
+    if not text.strip():
+        return []
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != DIAGNOSTIC_FIELDS:
+        raise OutputFolderError(f"{path} is damaged (line 1 is not its header); {remedy}")
+    rows = []
+    try:
+        for row in reader:
+            if None in row or None in row.values():
+                raise ValueError("wrong number of fields")
+            for name in ("seed", "length", "updates"):
+                int(row[name])
+            for name in DIAGNOSTICS:
+                float(row[name])
+            rows.append(row)
+    except (ValueError, csv.Error) as e:
+        raise OutputFolderError(f"{path} is damaged (line {reader.line_num}: {e}); {remedy}") from e
+    return rows
 
 
 def wilson_interval(successes: int, runs: int, z: float = 1.96) -> tuple[float, float]:

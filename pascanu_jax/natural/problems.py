@@ -1,7 +1,7 @@
 """The natural problems of Pascanu, Mikolov & Bengio (2013, §4.2, Table 1): the data sets,
 the paper's numbers, and the hyperparameters of a run.
 
-    DATASETS          name -> (kind, what --data must be): music (NLL per time step) or
+    DATASETS          name -> (kind, what the data path must be): music (NLL per time step) or
                       text (bits per character)
     PAPER_TABLE1      the paper's (train, test) per data set and method; PAPER_NAMES
     load_problem      a data set as a `Problem`: output head, training items, whole
@@ -38,6 +38,7 @@ import os
 from types import MappingProxyType
 from typing import Any
 
+from pascanu_jax.experiments.presets import SettingError, preset
 from pascanu_jax.initializers import get_scheme
 from pascanu_jax.methods import BATCH_SIZE
 from pascanu_jax.natural.music import SPLITS, load_jsb_chorales, load_piano_roll_pickle
@@ -51,7 +52,7 @@ from pascanu_jax.natural.sequence_model import (
 )
 from pascanu_jax.natural.text import load_ptb_chars, load_text_file
 
-# Data sets: name -> (kind, what --data must be).
+# Data sets: name -> (kind, what the data path must be).
 DATASETS = MappingProxyType(
     {
         "jsb": ("music", "nothing (the music21 corpus; needs the 'natural' extra)"),
@@ -109,15 +110,25 @@ class TrainConfig:
         if scheme.activation != "tanh":
             raise ValueError(f"init {self.init!r} has {scheme.activation} units; use a tanh one")
         if scheme.rec_nonzero is not None and self.n_hidden < scheme.rec_nonzero:
-            raise ValueError(f"init {self.init!r} needs n_hidden >= {scheme.rec_nonzero}")
+            raise SettingError(
+                f"init {self.init!r} needs {{n_hidden}} >= {scheme.rec_nonzero}", "n_hidden"
+            )
         positive = ("n_hidden", "batch_size", "train_length", "max_rounds", "patience")
         positive += ("eval_length", "alpha_tau", "updates_per_round")
         for name in positive:
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if not self.learning_rate > 0 or not self.threshold > 0 or not self.alpha0 >= 0:
-            raise ValueError("learning_rate and threshold must be > 0 and alpha0 >= 0")
+                raise SettingError(f"{{{name}}} must be >= 1, got {value}", name)
+        for name, value, ok in (
+            ("learning_rate", self.learning_rate, self.learning_rate > 0),
+            ("threshold", self.threshold, self.threshold > 0),
+            ("alpha0", self.alpha0, self.alpha0 >= 0),
+        ):
+            if not ok:
+                raise SettingError(
+                    f"{{{name}}} must be {'>= 0' if name == 'alpha0' else '> 0'}, got {value}",
+                    name,
+                )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,16 +143,24 @@ class Problem:
     paper_key: str | None
 
 
+_TEXT = {"n_hidden": 50, "learning_rate": 1.0, "threshold": 1.0, "patience": 5}
+# The presets of the module docstring: name -> the complete configuration.
+PRESETS = MappingProxyType(
+    {
+        "music": TrainConfig(),
+        "music-quick": TrainConfig(max_rounds=150, patience=20),
+        "text": TrainConfig(**_TEXT, max_rounds=100),
+        "text-quick": TrainConfig(**_TEXT, max_rounds=10, updates_per_round=200),
+    }
+)
+
+
 def default_config(kind: str, quick: bool = False, **overrides: Any) -> TrainConfig:
-    """The defaults of the module docstring for "music" or "text", then `overrides`."""
-    if kind == "music":
-        base = {"max_rounds": 150, "patience": 20} if quick else {}
-    elif kind == "text":
-        base = {"n_hidden": 50, "learning_rate": 1.0, "threshold": 1.0, "patience": 5}
-        base |= {"max_rounds": 10, "updates_per_round": 200} if quick else {"max_rounds": 100}
-    else:
+    """The preset of the module docstring for "music" or "text" (`PRESETS`), with the
+    overrides that are not None."""
+    if kind not in ("music", "text"):
         raise ValueError(f"unknown kind {kind!r}; valid: music, text")
-    return TrainConfig(**(base | {k: v for k, v in overrides.items() if v is not None}))
+    return preset(PRESETS, kind + ("-quick" if quick else ""), **overrides)
 
 
 def load_problem(
@@ -168,9 +187,11 @@ def load_problem(
     kind, expected = DATASETS[dataset]
     if dataset == "jsb":
         if data is not None:
-            raise ValueError("--dataset jsb reads the music21 corpus; use jsb-pickle for a file")
+            raise ValueError(
+                "data set jsb reads the music21 corpus (no data path); use jsb-pickle for a file"
+            )
     elif data is None:
-        raise ValueError(f"--dataset {dataset} needs --data: {expected}")
+        raise ValueError(f"data set {dataset} needs a data path: {expected}")
     if kind == "music":
         if steps_ahead != 1:
             raise ValueError("steps_ahead applies to character data only")

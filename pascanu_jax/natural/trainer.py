@@ -29,7 +29,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import pathlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -44,7 +43,7 @@ from pascanu_jax.methods import METHODS, clip_state, get_method
 from pascanu_jax.natural.music import SPLITS
 from pascanu_jax.natural.problems import Problem, TrainConfig
 from pascanu_jax.natural.sequence_model import gather_batch, sequence_nll
-from pascanu_jax.outputs.files import read_json
+from pascanu_jax.outputs.folder import OutputFolderError, read_json_file, warn
 from pascanu_jax.step import init_opt_state, rnn_gradients, sgd_step
 
 METHOD_NAMES = tuple(METHODS)
@@ -239,6 +238,21 @@ def train_methods(
     return results
 
 
+RESULT_KEYS = ("train", "valid", "test", "best_round", "rounds", "curve", "finished")
+
+
 def load_results(path: str | os.PathLike) -> dict[str, Any] | None:
-    """A results json written by an earlier run, or None when there is none."""
-    return read_json(path) if pathlib.Path(path).is_file() else None
+    """A results json written by an earlier run, or None when there is none (or it is
+    empty). A file that is not such a record is an OutputFolderError naming it; a method
+    whose entry is damaged is dropped, with a warning line, to be trained again."""
+    remedy = "restore it, or delete it to train every method again"
+    record = read_json_file(path, remedy, empty_is_none=True)
+    if record is None:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("methods"), dict):
+        raise OutputFolderError(f"{path} is damaged (no methods); {remedy}")
+    for name, result in list(record["methods"].items()):
+        if not isinstance(result, dict) or not all(k in result for k in RESULT_KEYS):
+            warn(f"{path}: the entry of {name} is damaged; training {name} again")
+            del record["methods"][name]
+    return record

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
+import zlib
 from typing import Any
 
 import jax
@@ -27,14 +29,39 @@ def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], meta: dict | No
     save_npz(path, {**arrays, "__meta__": meta_bytes})
 
 
-def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """Inverse of `save_arrays`: (arrays, meta)."""
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read (truncated, empty, garbled, not written by
+    `save_arrays`); the message is one line naming the file."""
+
+
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The named arrays of an .npz file. A file that is not one (truncated, empty,
+    garbled) is a `CheckpointError` naming it; pickled data is refused without being run
+    (`allow_pickle=False`). A missing file is FileNotFoundError."""
     try:
-        with np.load(path) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read checkpoint {path} ({e}); delete it to start over") from e
-    meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError("a bare array, not an .npz archive")
+        with f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "pickle" in reason:  # never loaded: unpickling can run any code
+            reason = "it holds pickled Python objects, which are never loaded"
+        raise CheckpointError(f"checkpoint {path} is damaged ({reason})") from e
+
+
+def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Inverse of `save_arrays`: (arrays, meta); a damaged file is a `CheckpointError`."""
+    arrays = load_npz(path)
+    try:
+        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+        if not isinstance(meta, dict):
+            raise ValueError("its metadata is not a JSON object")
+    except (KeyError, ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"checkpoint {path} is damaged ({e})") from e
     return arrays, meta
 
 
