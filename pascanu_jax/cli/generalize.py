@@ -16,6 +16,7 @@ import time
 from types import MappingProxyType
 
 import pascanu_jax as pj
+from pascanu_jax.cli import _distributed
 from pascanu_jax.experiments.generalization import (
     PAPER_TEST_LENGTHS,
     GeneralizationConfig,
@@ -62,7 +63,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
         "0 of 10,000, as the paper's §4.1.1)",
     )
     p.add_argument("--out", help="output folder (default runs/generalize-<task>-<preset>)")
+    _distributed.add_arguments(p)
     args = p.parse_args(argv)
+    _distributed.check_arguments(p, args)
     train, test, budget, every = PRESETS[args.preset]
     try:
         task = pj.get_task(args.task)
@@ -114,6 +117,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
 def main(argv: list[str] | None = None) -> int:
     args, cfg = parse_args(argv)
     one_device_per_core()  # runs shard over the cores of a CPU; no effect on an accelerator
+    _distributed.start(args)  # several processes, if asked for; process 0 prints
     from rich.progress import Progress
 
     lo, hi = cfg.train_lengths

@@ -18,6 +18,7 @@ import sys
 import time
 
 import pascanu_jax as pj
+from pascanu_jax.cli import _distributed
 from pascanu_jax.experiments.sharding import one_device_per_core
 from pascanu_jax.experiments.sweep import (
     PRESETS,
@@ -43,7 +44,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sweep
     p.add_argument("--max-updates", type=int, help="update budget per run (default: preset's)")
     p.add_argument("--eval-every", type=int, help="updates between screens (default: preset's)")
     p.add_argument("--out", help="output folder (default runs/<task>-<preset>)")
+    _distributed.add_arguments(p)
     args = p.parse_args(argv)
+    _distributed.check_arguments(p, args)
     preset = PRESETS[args.preset]
 
     def names(text: str, valid, what: str) -> tuple[str, ...]:
@@ -105,6 +108,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sweep
 def main(argv: list[str] | None = None) -> int:
     args, cfg = parse_args(argv)
     one_device_per_core()  # runs shard over the cores of a CPU; no effect on an accelerator
+    _distributed.start(args)  # several processes, if asked for; process 0 prints
     from rich.progress import (
         BarColumn,
         Progress,
@@ -152,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                 for L in cfg.lengths
             ]
             print(f"{init:<11} {method:<8} " + "".join(f"{m:>8}" for m in med))
-    summary = read_json(os.path.join(args.out, "summary.json"))
+    path = os.path.join(args.out, "summary.json")
+    summary = read_json(path) if os.path.exists(path) else {}  # only process 0 writes it
     for length, t in summary.items():
         print(
             f"length {length}: {t['wall_s']:.0f} s training (compile {t['compile_s']:.0f} s), "

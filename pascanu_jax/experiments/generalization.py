@@ -25,6 +25,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from pascanu_jax.experiments.distributed import check_process_count
 from pascanu_jax.experiments.engine import (
     DIAGNOSTICS,
     EngineConfig,
@@ -95,6 +96,8 @@ def run_generalization(
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "generalization.json")
     record = read_json(path) if os.path.exists(path) else None
+    if record is not None:
+        check_process_count(record.get("provenance", {}).get("processes"), path)
     if record is not None and record["settings"] != _json(cfg.settings()):
         raise ValueError(
             f"{path} was written with other settings {record['settings']}; use another --out folder"

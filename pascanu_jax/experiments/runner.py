@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
+from pascanu_jax.experiments.distributed import check_process_count, process_count
 from pascanu_jax.experiments.engine import (
     DIAGNOSTICS,
     Diagnostics,
@@ -143,6 +144,7 @@ def train(
                 f"checkpoint {checkpoint} was written for another configuration "
                 f"or set of runs; delete it or use another output folder"
             )
+        check_process_count(meta.get("processes"), f"checkpoint {checkpoint}")
         state_np = arrays_to_tree(arrays, "state", state_np)
         host = {k: arrays[f"host/{k}"] for k in host}
         rows = arrays["rows"]
@@ -195,6 +197,7 @@ def train(
                     "elapsed": time.perf_counter() - start,
                     "eval_s": eval_s,
                     "periods": periods,
+                    "processes": process_count(),
                 },
             )
 

@@ -33,11 +33,12 @@ from types import MappingProxyType
 
 import numpy as np
 
+from pascanu_jax.experiments.distributed import check_process_count
 from pascanu_jax.experiments.engine import DIAGNOSTICS, EngineConfig, RunSpec
 from pascanu_jax.experiments.runner import train
 from pascanu_jax.methods import get_method
 from pascanu_jax.outputs.figures import save_figure
-from pascanu_jax.outputs.files import read_json, write_atomic, write_json
+from pascanu_jax.outputs.files import read_json, remove, write_atomic, write_json
 from pascanu_jax.outputs.provenance import device_name, provenance
 from pascanu_jax.tasks import Task
 
@@ -150,11 +151,11 @@ def run_sweep(
             )
     else:
         write_json(config_path, cfg.settings())
-    results = (
-        read_json(os.path.join(out, "results.json"))["runs"]
-        if os.path.exists(os.path.join(out, "results.json"))
-        else []
-    )
+    results = []
+    if os.path.exists(os.path.join(out, "results.json")):
+        record = read_json(os.path.join(out, "results.json"))
+        check_process_count(record["provenance"].get("processes"), f"{out}/results.json")
+        results = record["runs"]
     diagnostics = _read_csv(os.path.join(out, "diagnostics.csv"))
     summary_path = os.path.join(out, "summary.json")
     summary = read_json(summary_path) if os.path.exists(summary_path) else {}
@@ -196,7 +197,7 @@ def run_sweep(
         }
         write_json(os.path.join(out, "summary.json"), summary)
         write_outputs(out, results, diagnostics, cfg)
-        os.remove(ckpt)
+        remove(ckpt)
     if results:  # also redraws a finished sweep's figure with the current code
         write_outputs(out, results, diagnostics, cfg)
     if progress is not None:
