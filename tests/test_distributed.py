@@ -25,7 +25,7 @@ SCRIPT = str(ROOT / "scripts" / "sweep_lengths.py")
 # sigmoid never solves at this budget, so the run trains its whole budget: time to kill.
 SWEEP = [
     "--lengths", "10", "--seeds", "1", "--inits", "sigmoid,smart_tanh",
-    "--methods", "MSGD-C,MSGD-CR", "--max-updates", "3000", "--eval-every", "50",
+    "--methods", "MSGD-C,MSGD-CR", "--max-updates", "1000", "--eval-every", "50",
 ]  # fmt: skip
 TIMEOUT = 400  # seconds per command: generous on 2 busy cores; they take far less
 KEYS = ("task", "init", "method", "seed", "length", "solved", "updates", "error", "nonfinite")
