@@ -37,7 +37,7 @@ def _gloo() -> bool:
     return hasattr(_jax, "make_gloo_tcp_collectives")
 
 
-pytestmark = pytest.mark.skipif(
+needs_gloo = pytest.mark.skipif(
     not _gloo(), reason="this jaxlib has no gloo CPU collectives: no multi-process CPU mesh"
 )
 
@@ -111,6 +111,7 @@ def two_processes(tmp_path_factory, cache) -> pathlib.Path:
     return out
 
 
+@needs_gloo
 def test_two_processes_equal_one(tmp_path, cache, two_processes):
     single = tmp_path / "single"
     result = subprocess.run(
@@ -132,6 +133,7 @@ def test_two_processes_equal_one(tmp_path, cache, two_processes):
     )
 
 
+@needs_gloo
 def test_killed_process_ends_the_other_and_the_folder_resumes(tmp_path, cache, two_processes):
     out = tmp_path / "sweep"
     procs = _start_two(out, cache)
@@ -164,6 +166,7 @@ def test_killed_process_ends_the_other_and_the_folder_resumes(tmp_path, cache, t
     assert not ckpt.exists()
 
 
+@needs_gloo
 def test_other_process_count_is_refused(two_processes, tmp_path, cache):
     """A folder written by two processes does not resume in one (one line)."""
     result = subprocess.run(
@@ -180,6 +183,7 @@ def test_other_process_count_is_refused(two_processes, tmp_path, cache):
     ), result.stderr[-2000:]
 
 
+@needs_gloo
 def test_unreachable_coordinator_is_one_line_in_bounded_time(tmp_path):
     port = _free_port()  # nothing listens there
     flags = [
@@ -201,3 +205,67 @@ def test_unreachable_coordinator_is_one_line_in_bounded_time(tmp_path):
         f"(is every process started, with the same coordinator and number of processes, "
         f"and is the coordinator reachable?)"
     ], result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("script", ["sweep_lengths", "generalize"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--num-processes", "2", "--process-id", "2"], "--process-id must be in [0, 2), got 2"),
+        (["--num-processes", "0", "--process-id", "0"], "--num-processes must be >= 1, got 0"),
+        (["--num-processes", "2"], "give --num-processes and --process-id together"),
+        (["--coordinator", "10.0.0.1"], "--coordinator must be HOST:PORT, got '10.0.0.1'"),
+        (["--coordinator", "10.0.0.1:http"], "--coordinator must be HOST:PORT"),
+        (["--num-processes", "2", "--process-id", "0"], "--num-processes > 1 needs --coordinator"),
+        (["--init-timeout", "0"], "--init-timeout must be >= 1, got 0"),
+        (["--heartbeat-timeout", "-1"], "--heartbeat-timeout must be >= 1, got -1"),
+    ],
+)
+def test_bad_distributed_flags_are_one_line_errors(script, args, message, capsys, monkeypatch):
+    import importlib
+
+    monkeypatch.delenv("JAX_COORDINATOR_ADDRESS", raising=False)
+    module = importlib.import_module(
+        {"sweep_lengths": "pascanu_jax.cli.sweep", "generalize": "pascanu_jax.cli.generalize"}[
+            script
+        ]
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        module.parse_args([*args, "--out", "never-written"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]
+
+
+def test_only_the_writing_process_writes(tmp_path, monkeypatch):
+    """Under jax.distributed, a process other than 0 writes no file, JSON or checkpoint."""
+    import jax
+    import numpy as np
+
+    from pascanu_jax.outputs import checkpoint, files
+
+    assert files.is_writer()  # one process
+    monkeypatch.setattr(jax.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(jax, "process_index", lambda: 1)
+    assert not files.is_writer()
+    files.write_atomic(tmp_path / "a.txt", "x")
+    files.write_json(tmp_path / "b.json", {"x": 1})
+    checkpoint.save_arrays(tmp_path / "c.npz", {"x": np.zeros(2)}, {"m": 1})
+    (tmp_path / "d.txt").write_text("kept")
+    files.remove(tmp_path / "d.txt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.txt"]
+    monkeypatch.setattr(jax, "process_index", lambda: 0)
+    files.write_json(tmp_path / "b.json", {"x": 1})
+    files.remove(tmp_path / "d.txt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json"]
+
+
+def test_process_count_check():
+    from pascanu_jax.experiments.distributed import check_process_count
+
+    check_process_count(None, "a file written before counts were recorded")  # one process
+    check_process_count(1, "results.json")
+    with pytest.raises(
+        ValueError, match=r"^ckpt.npz was written by 2 processes and this run has 1"
+    ):
+        check_process_count(2, "ckpt.npz")

@@ -67,7 +67,7 @@ def start(
     if coordinator is not None and (":" not in coordinator or not coordinator.rsplit(":", 1)[1]):
         raise ValueError(f"the coordinator must be HOST:PORT, got {coordinator!r}")
     where = coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS", "the coordinator")
-    who = "process" if process_id is None else f"process {process_id}"
+    who = "this process" if process_id is None else f"process {process_id}"
     message = (
         f"{who}: the processes did not all join at {where} within {init_timeout} s "
         f"(is every process started, with the same coordinator and number of processes, "
