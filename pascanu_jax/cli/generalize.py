@@ -15,6 +15,7 @@ import sys
 import time
 
 import pascanu_jax as pj
+from pascanu_jax.cli import _distributed
 from pascanu_jax.cli.common import LIBRARY_ERRORS, fail, log, make_config, progress_bar
 from pascanu_jax.experiments.generalization import (
     PRESETS,
@@ -54,7 +55,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
         "0 of 10,000, as the paper's §4.1.1)",
     )
     p.add_argument("--out", help="output folder (default runs/generalize-<task>-<preset>)")
+    _distributed.add_arguments(p)
     args = p.parse_args(argv)
+    _distributed.check_arguments(p, args)
     preset = PRESETS[args.preset]
 
     def lengths(text: str | None, flag: str) -> tuple[int, ...] | None:
@@ -98,6 +101,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
 def main(argv: list[str] | None = None) -> int:
     args, cfg = parse_args(argv)
     one_device_per_core()  # runs shard over the cores of a CPU; no effect on an accelerator
+    _distributed.start(args)  # several processes, if asked for; process 0 prints
     lo, hi = cfg.train_lengths
     print(
         f"{cfg.task.name}: {cfg.init} + {cfg.run_method().name}, trained on lengths "

@@ -19,6 +19,7 @@ import sys
 import time
 
 import pascanu_jax as pj
+from pascanu_jax.cli import _distributed
 from pascanu_jax.cli.common import LIBRARY_ERRORS, fail, log, make_config, progress_bar
 from pascanu_jax.experiments.presets import preset as preset_config
 from pascanu_jax.experiments.sharding import one_device_per_core
@@ -46,7 +47,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sweep
     p.add_argument("--max-updates", type=int, help="update budget per run (default: preset's)")
     p.add_argument("--eval-every", type=int, help="updates between screens (default: preset's)")
     p.add_argument("--out", help="output folder (default runs/<task>-<preset>)")
+    _distributed.add_arguments(p)
     args = p.parse_args(argv)
+    _distributed.check_arguments(p, args)
     preset = PRESETS[args.preset]
 
     def items(text: str | None, what: str, kind=str) -> tuple | None:
@@ -95,6 +98,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sweep
 def main(argv: list[str] | None = None) -> int:
     args, cfg = parse_args(argv)
     one_device_per_core()  # runs shard over the cores of a CPU; no effect on an accelerator
+    _distributed.start(args)  # several processes, if asked for; process 0 prints
     from rich.progress import (
         BarColumn,
         TextColumn,

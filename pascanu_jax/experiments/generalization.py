@@ -26,6 +26,7 @@ from types import MappingProxyType
 import jax
 import numpy as np
 
+from pascanu_jax.experiments.distributed import check_process_count
 from pascanu_jax.experiments.engine import (
     DIAGNOSTICS,
     EngineConfig,
@@ -161,6 +162,7 @@ def _open(cfg: GeneralizationConfig, out: str) -> tuple[str, dict | None]:
         return path, None
     if not isinstance(record, dict):
         raise OutputFolderError(f"{path} is damaged (not a JSON object); {_REMEDY}")
+    check_process_count(record.get("provenance", {}).get("processes"), path)
     if not isinstance(record.get("train_on", {}), dict):
         warn(f"{path}: its train_on stages are damaged; dropped, to be done again")
         del record["train_on"]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
+from pascanu_jax.experiments.distributed import check_process_count, process_count
 from pascanu_jax.experiments.engine import (
     DIAGNOSTICS,
     Diagnostics,
@@ -201,6 +202,7 @@ def train(
                     "elapsed": time.perf_counter() - start,
                     "eval_s": eval_s,
                     "periods": periods,
+                    "processes": process_count(),
                 },
             )
 
@@ -255,6 +257,7 @@ def _restore(path, identity, cfg, runs, state_np, host):
     except CheckpointError as e:
         warn(f"{e}; training these runs from the start")
         return None
+    check_process_count(meta.get("processes"), f"checkpoint {path}")
     if isinstance(saved["config"], str):  # written before identities were settings
         old = {"config": repr(cfg), "runs": [repr(r) for r in runs]}
         diffs = [] if saved == old else [("identity", "an older version's", "this one's")]

@@ -4,13 +4,12 @@ Independent runs are embarrassingly parallel, so the run axis (axis 0 of every p
 array) is split across `jax.devices()` and XLA's partitioner keeps each run's training on
 its device; the only cross-device traffic is the "is any run still training" reduction.
 
-Multi-host: call `jax.distributed.initialize()` on every host before anything else
-(coordinator address, process count and id from the cluster environment, or no
-arguments on Cloud TPU / SLURM). `jax.devices()` then lists the devices of all hosts, the
-same mesh spans them, every host builds the same global arrays from the same seeds and
-`to_devices` places only its own shards (`jax.make_array_from_callback`); `to_host`
-gathers results with `multihost_utils.process_allgather`. Run the same command on every
-host; only process 0 should write files.
+Multi-host: every process calls `distributed.start` (`jax.distributed.initialize` with
+bounded failure) before anything else. `jax.devices()` then lists the devices of all
+processes, the same mesh spans them, every process builds the same global arrays from the
+same seeds and `to_devices` places only its own shards (`jax.make_array_from_callback`);
+`to_host` gathers results onto every process with `multihost_utils.process_allgather`.
+Every process runs the same command; only process 0 writes files (`files.is_writer`).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from pascanu_jax.experiments.distributed import check_process_count
 from pascanu_jax.experiments.engine import DIAGNOSTICS, EngineConfig, RunSpec
 from pascanu_jax.experiments.presets import (
     MAX_SEEDS,
@@ -47,7 +48,7 @@ from pascanu_jax.experiments.runner import train
 from pascanu_jax.initializers import SCHEMES
 from pascanu_jax.methods import METHODS, get_method
 from pascanu_jax.outputs.figures import save_figure
-from pascanu_jax.outputs.files import write_atomic, write_json
+from pascanu_jax.outputs.files import remove, write_atomic, write_json
 from pascanu_jax.outputs.folder import (
     OutputFolderError,
     open_folder,
@@ -185,7 +186,7 @@ def run_sweep(
         ckpt = os.path.join(out, f"ckpt-L{length}.npz")
         if length in finished:
             if os.path.exists(ckpt):  # killed after its results, before removing it
-                os.remove(ckpt)
+                remove(ckpt)
             continue
         done_before = i * per_length
         report = (
@@ -218,7 +219,7 @@ def run_sweep(
         }
         write_json(os.path.join(out, "summary.json"), summary)
         write_outputs(out, results, diagnostics, cfg)
-        os.remove(ckpt)
+        remove(ckpt)
         if log is not None:
             solved = sum(r["solved"] for r in outcome.runs)
             log(
@@ -256,6 +257,8 @@ def _resume(out: pathlib.Path, cfg: SweepConfig, runs: list[RunSpec]):
             f"{results_path} is damaged (no list of runs); restore it, or delete it to train "
             "every length again"
         )
+    if record is not None:
+        check_process_count(record.get("provenance", {}).get("processes"), str(results_path))
     rows = [] if record is None else record["runs"]
     diagnostics = _read_diagnostics(out / "diagnostics.csv")
     summary_path = out / "summary.json"

@@ -13,11 +13,14 @@ from typing import Any
 import jax
 import numpy as np
 
-from pascanu_jax.outputs.files import write_atomic
+from pascanu_jax.outputs.files import is_writer, write_atomic
 
 
 def save_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
-    """Named arrays as a plain .npz (readable by `np.load` alone), written atomically."""
+    """Named arrays as a plain .npz (readable by `np.load` alone), written atomically
+    (only by the writing process, `files.is_writer`)."""
+    if not is_writer():
+        return
     buffer = io.BytesIO()
     np.savez(buffer, **{name: np.asarray(x) for name, x in arrays.items()})
     write_atomic(path, buffer.getvalue())

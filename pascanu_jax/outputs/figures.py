@@ -13,7 +13,7 @@ import os
 import pathlib
 from typing import Any
 
-from pascanu_jax.outputs.files import write_atomic
+from pascanu_jax.outputs.files import is_writer, write_atomic
 
 PNG_DPI = 110
 
@@ -28,7 +28,9 @@ def add_output_arguments(parser: argparse.ArgumentParser, default_out: str) -> N
 
 def save_figure(fig: Any, out: str | os.PathLike, stem: str, *, svg: bool = False) -> list:
     """Write `fig` (a matplotlib Figure) as out/stem.png (and out/stem.svg), atomically;
-    returns the paths written."""
+    returns the paths written (none in a process that does not write, `files.is_writer`)."""
+    if not is_writer():
+        return []
     written = []
     for fmt in ("png", "svg") if svg else ("png",):
         path = pathlib.Path(out) / f"{stem}.{fmt}"

@@ -3,6 +3,9 @@
 Every file is written to a temporary name in the same folder and renamed over the target
 (`os.replace` is atomic on POSIX), so a reader sees the old file or the new one, never a
 half-written one, and an interrupted run loses nothing that was finished.
+
+Under `jax.distributed` (several processes, one mesh) only process 0 writes: every write
+below, and so every result, figure and checkpoint, is skipped in the others (`is_writer`).
 """
 
 from __future__ import annotations
@@ -28,8 +31,18 @@ def _umask() -> int:
     return mask
 
 
+def is_writer() -> bool:
+    """Whether this process writes outputs: always, but under `jax.distributed`, where
+    process 0 alone does (the others compute the same results and write nothing)."""
+    import jax
+
+    return not jax.distributed.is_initialized() or jax.process_index() == 0
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write `data` to `path` atomically, creating its folder."""
+    """Write `data` to `path` atomically, creating its folder (only if `is_writer()`)."""
+    if not is_writer():
+        return
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -46,8 +59,17 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """JSON, atomically (NaN and Infinity allowed, as Python's json module reads them)."""
+    """JSON, atomically (NaN and Infinity allowed, as Python's json module reads them);
+    only if `is_writer()`."""
+    if not is_writer():
+        return
     write_atomic(path, json.dumps(obj, indent=1) + "\n")
+
+
+def remove(path: str | os.PathLike) -> None:
+    """Delete a file this process wrote (only if `is_writer()`; a missing file is fine)."""
+    if is_writer():
+        pathlib.Path(path).unlink(missing_ok=True)
 
 
 def read_json(path: str | os.PathLike) -> Any:

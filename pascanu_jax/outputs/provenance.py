@@ -68,8 +68,8 @@ def git_state(path: str | None = None) -> dict[str, Any]:
 def provenance(**extra: Any) -> dict[str, Any]:
     """The code, software and machine of this process, plus `extra` (settings, wall_s).
 
-    Keys: commit, dirty, jax, jaxlib, python, device (as `device_name`), platform, cpu,
-    written (UTC, ISO 8601), then `extra`.
+    Keys: commit, dirty, jax, jaxlib, python, device (as `device_name`), processes (more
+    than 1 under `jax.distributed`), platform, cpu, written (UTC, ISO 8601), then `extra`.
     """
     return {
         **dict(git_state()),
@@ -77,6 +77,7 @@ def provenance(**extra: Any) -> dict[str, Any]:
         "jaxlib": jaxlib.__version__,
         "python": platform.python_version(),
         "device": device_name(),
+        "processes": jax.process_count(),
         "platform": jax.devices()[0].platform,
         "cpu": _cpu_model(),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
