@@ -238,7 +238,7 @@ def reference(tmp_path_factory):
     """A finished one-length sweep, and the finished checkpoint its run removed."""
     out = tmp_path_factory.mktemp("reference")
     keep = tmp_path_factory.mktemp("ckpt") / "ckpt-L10.npz"
-    remove = os.remove
+    remove = sweep_module.remove
 
     def remove_but_keep(path):
         if str(path).endswith("ckpt-L10.npz"):
@@ -246,7 +246,7 @@ def reference(tmp_path_factory):
         remove(path)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sweep_module.os, "remove", remove_but_keep)
+        mp.setattr(sweep_module, "remove", remove_but_keep)
         results = run_sweep(_tiny(), str(out))
     return out, keep, results
 
