@@ -40,6 +40,25 @@ def make_config(parser: argparse.ArgumentParser, build: Callable, fields=None):
         parser.error(setting_message(e, fields))
 
 
+def comma_list(parser: argparse.ArgumentParser, text: str | None, flag: str, kind=str):
+    """`--flag a,b,c` as a tuple of `kind` (None when the flag is absent, so that 0 and an
+    empty list are values, not "use the preset's"); a bad item is `parser.error`."""
+    if text is None:
+        return None
+    try:
+        return tuple(kind(x.strip()) for x in text.split(",") if x.strip())
+    except ValueError as e:
+        parser.error(f"{flag}: {e}")
+
+
+def eval_every_default(args: argparse.Namespace, preset) -> int | None:
+    """--eval-every as given; without it, the preset's interval but no more than a given
+    --max-updates (None: the preset's own pair)."""
+    if args.eval_every is None and args.max_updates is not None:
+        return min(preset.eval_every, args.max_updates)
+    return args.eval_every
+
+
 def fail(error: BaseException) -> int:
     """Print `error: ...` (one line) to stderr; the exit status 2."""
     text = " ".join(str(error).split()) or type(error).__name__

@@ -16,7 +16,15 @@ import time
 
 import pascanu_jax as pj
 from pascanu_jax.cli import _distributed
-from pascanu_jax.cli.common import LIBRARY_ERRORS, fail, log, make_config, progress_bar
+from pascanu_jax.cli.common import (
+    LIBRARY_ERRORS,
+    comma_list,
+    eval_every_default,
+    fail,
+    log,
+    make_config,
+    progress_bar,
+)
 from pascanu_jax.experiments.generalization import (
     PRESETS,
     GeneralizationConfig,
@@ -60,34 +68,24 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
     _distributed.check_arguments(p, args)
     preset = PRESETS[args.preset]
 
-    def lengths(text: str | None, flag: str) -> tuple[int, ...] | None:
-        try:
-            return None if text is None else tuple(int(x) for x in text.split(",") if x.strip())
-        except ValueError as e:
-            p.error(f"{flag}: {e}")
-
     try:
         task = pj.get_task(args.task)
     except ValueError as e:
         p.error(f"--task: {e}")
-    # Without --eval-every, the preset's interval, but no more than the budget.
-    every = args.eval_every
-    if every is None and args.max_updates is not None:
-        every = min(preset.eval_every, args.max_updates)
     cfg = make_config(
         p,
         lambda: preset_config(
             PRESETS,
             args.preset,
             task=task,
-            train_lengths=lengths(args.train_lengths, "--train-lengths"),
-            test_lengths=lengths(args.test_lengths, "--test-lengths"),
+            train_lengths=comma_list(p, args.train_lengths, "--train-lengths", int),
+            test_lengths=comma_list(p, args.test_lengths, "--test-lengths", int),
             init=args.init,
             method=args.method,
             alpha=args.alpha,
             seeds=args.seeds,
             max_updates=args.max_updates,
-            eval_every=every,
+            eval_every=eval_every_default(args, preset),
             test_size=args.test_size,
             success=args.success,
         ),

@@ -20,7 +20,15 @@ import time
 
 import pascanu_jax as pj
 from pascanu_jax.cli import _distributed
-from pascanu_jax.cli.common import LIBRARY_ERRORS, fail, log, make_config, progress_bar
+from pascanu_jax.cli.common import (
+    LIBRARY_ERRORS,
+    comma_list,
+    eval_every_default,
+    fail,
+    log,
+    make_config,
+    progress_bar,
+)
 from pascanu_jax.experiments.presets import preset as preset_config
 from pascanu_jax.experiments.sharding import one_device_per_core
 from pascanu_jax.experiments.sweep import (
@@ -52,25 +60,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sweep
     _distributed.check_arguments(p, args)
     preset = PRESETS[args.preset]
 
-    def items(text: str | None, what: str, kind=str) -> tuple | None:
-        if text is None:
-            return None
-        try:
-            return tuple(kind(x.strip()) for x in text.split(",") if x.strip())
-        except ValueError as e:
-            p.error(f"--{what}: {e}")
-
     try:
         task = pj.get_task(args.task)
     except ValueError as e:
         p.error(f"--task: {e}")
-    lengths = items(args.lengths, "lengths", int)
+    lengths = comma_list(p, args.lengths, "--lengths", int)
     if lengths == ():
         p.error(f"--lengths: give distinct lengths, got {args.lengths!r}")
-    # Without --eval-every, the preset's interval, but no more than the budget.
-    eval_every = args.eval_every
-    if eval_every is None and args.max_updates is not None:
-        eval_every = min(preset.eval_every, args.max_updates)
     cfg = make_config(
         p,
         lambda: preset_config(
@@ -78,14 +74,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sweep
             args.preset,
             task=task,
             lengths=lengths,
-            inits=items(args.inits, "inits"),
-            methods=items(args.methods, "methods"),
+            inits=comma_list(p, args.inits, "--inits"),
+            methods=comma_list(p, args.methods, "--methods"),
             seeds=args.seeds,
             max_updates=args.max_updates,
-            eval_every=eval_every,
+            eval_every=eval_every_default(args, preset),
         ),
     )
-    name = args.preset if (args.lengths, args.max_updates) == (None, None) else "custom"
+    same = (cfg.lengths, cfg.max_updates) == (preset.lengths, preset.max_updates)
+    name = args.preset if same else "custom"
     note = (
         f"{name}: lengths {','.join(map(str, cfg.lengths))}, budget {cfg.max_updates:,} "
         f"updates, {cfg.seeds} seeds (paper: lengths 50-250, 5,000,000 updates, 5 seeds)"
