@@ -19,7 +19,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from pascanu_jax.analysis import dynamics
-from pascanu_jax.outputs.figures import add_output_arguments, save_figure
+from pascanu_jax.cli.common import add_output_arguments
+from pascanu_jax.outputs.figures import save_figure
 
 
 def parse_args(argv=None) -> argparse.Namespace:

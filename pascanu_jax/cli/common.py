@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import pathlib
 import sys
 from collections.abc import Callable, Iterator, Mapping
 
@@ -38,6 +39,14 @@ def make_config(parser: argparse.ArgumentParser, build: Callable, fields=None):
         return build()
     except ValueError as e:
         parser.error(setting_message(e, fields))
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
+    """--out DIR (created if missing) and --svg."""
+    parser.add_argument(
+        "--out", type=pathlib.Path, default=pathlib.Path(default_out), help="output folder"
+    )
+    parser.add_argument("--svg", action="store_true", help="also write an SVG of each figure")
 
 
 def comma_list(parser: argparse.ArgumentParser, text: str | None, flag: str, kind=str):

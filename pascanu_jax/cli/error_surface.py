@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 
 from pascanu_jax.analysis import dynamics
 from pascanu_jax.analysis.error_surface import FIG6, descent, error_surface_grid, one_unit_error
-from pascanu_jax.outputs.figures import add_output_arguments, save_figure
+from pascanu_jax.cli.common import add_output_arguments
+from pascanu_jax.outputs.figures import save_figure
 
 DEFAULT_STARTS = ((4.5, -2.5), (5.0, -2.0), (4.5, -3.0))
 PATH_COLORS = ("tab:red", "tab:orange", "magenta", "tab:cyan", "white", "tab:pink")

@@ -28,11 +28,11 @@ from matplotlib.figure import Figure
 
 import pascanu_jax as pj
 from pascanu_jax.analysis.gradient_flow import measure_gradient_flow
-from pascanu_jax.cli.common import log, progress_bar
+from pascanu_jax.cli.common import add_output_arguments, log, progress_bar
 from pascanu_jax.experiments.engine import EngineConfig, RunSpec
 from pascanu_jax.experiments.runner import EngineResult, initial_params, train
 from pascanu_jax.experiments.sweep import DIAGNOSTIC_FIELDS
-from pascanu_jax.outputs.figures import add_output_arguments, save_figure
+from pascanu_jax.outputs.figures import save_figure
 
 DIAGNOSTICS_COLUMNS = DIAGNOSTIC_FIELDS  # the header sweep_lengths.py writes
 GROUP_COLUMNS = ("task", "init", "method", "length")

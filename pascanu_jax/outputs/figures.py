@@ -7,7 +7,6 @@ the same folder, then renamed), so an interrupted run never leaves a half-writte
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import pathlib
@@ -16,14 +15,6 @@ from typing import Any
 from pascanu_jax.outputs.files import is_writer, write_atomic
 
 PNG_DPI = 110
-
-
-def add_output_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
-    """--out DIR (created if missing) and --svg."""
-    parser.add_argument(
-        "--out", type=pathlib.Path, default=pathlib.Path(default_out), help="output folder"
-    )
-    parser.add_argument("--svg", action="store_true", help="also write an SVG of each figure")
 
 
 def save_figure(fig: Any, out: str | os.PathLike, stem: str, *, svg: bool = False) -> list:
