@@ -55,5 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             f"pascanu-jax: unknown command {name!r}; one of {', '.join(COMMANDS)}", file=sys.stderr
         )
         return 2
-    sys.argv[0] = f"pascanu-jax {name}"  # argparse names the program from argv[0]
-    return run_command(COMMANDS[name][0], rest)
+    program, sys.argv[0] = sys.argv[0], f"pascanu-jax {name}"  # argparse's program name
+    try:
+        return run_command(COMMANDS[name][0], rest)
+    finally:
+        sys.argv[0] = program
