@@ -218,18 +218,9 @@ def run_generalization(
     """
     provenance()  # reads the checkout's state now, before anything changes it
     path, record = _open(cfg, out)
-    engine = EngineConfig(
-        cfg.task,
-        cfg.train_lengths,
-        max_updates=cfg.max_updates,
-        eval_every=cfg.eval_every,
-        periods_per_call=cfg.periods_per_call,
-        success=cfg.success,
-    )
     runs = [RunSpec(cfg.init, cfg.run_method(), s) for s in range(cfg.seeds)]
-    report = None if progress is None else (lambda d, t: progress("train", d, t))
     ckpt = os.path.join(out, "train-state.npz")
-    result = train(engine, runs, checkpoint=ckpt, progress=report, measure_eval=False)
+    result = _train_stage(cfg, cfg.max_updates, runs, ckpt, progress)
     if log is not None:
         log(_training_line(result.runs, "training"))
     if record is not None and not _stage_done(record, out, cfg.seeds):
@@ -238,11 +229,7 @@ def run_generalization(
         record.pop("models", None)
     if record is None or "models" not in record:
         record = {"settings": cfg.settings(), "training": result.runs, "tests": []} | (record or {})
-        record["models"] = {}
-        for seed, params in enumerate(result.params):
-            name = f"model-seed{seed}.npz"
-            save_npz(os.path.join(out, name), params)
-            record["models"][str(seed)] = name
+        record["models"] = _save_models(out, result.params, "")
         write_atomic(os.path.join(out, "diagnostics.csv"), diagnostics_csv(result.diagnostics))
         plot_learning_curves(result.diagnostics, cfg, os.path.join(out, "learning_curves.png"))
     record["provenance"] = provenance(train_wall_s=result.wall_s)
@@ -277,22 +264,10 @@ def train_on(
     record = run_generalization(cfg, out, progress, log)
     path = os.path.join(out, RECORD)
     start = [_load_model(os.path.join(out, record["models"][str(s)])) for s in range(cfg.seeds)]
-    engine = EngineConfig(
-        cfg.task,
-        cfg.train_lengths,
-        max_updates=updates,
-        eval_every=cfg.eval_every,
-        periods_per_call=cfg.periods_per_call,
-        success=cfg.success,
-        stop_on_success=False,
-    )
     # Seeds offset by TRAIN_ON_SEED_OFFSET: data the first stage never drew.
     runs = [RunSpec(cfg.init, cfg.run_method(), TRAIN_ON_SEED_OFFSET + s) for s in range(cfg.seeds)]
-    report = None if progress is None else (lambda d, t: progress("train", d, t))
     ckpt = os.path.join(out, f"train-on-{updates}.npz")
-    result = train(
-        engine, runs, checkpoint=ckpt, progress=report, measure_eval=False, start_params=start
-    )
+    result = _train_stage(cfg, updates, runs, ckpt, progress, start=start)
     if log is not None:
         log(_training_line(result.runs, f"training {updates:,} updates more"))
     stage = record.setdefault("train_on", {}).setdefault(str(updates), {})
@@ -301,17 +276,40 @@ def train_on(
         stage = record["train_on"][str(updates)] = {"tests": _valid_tests(stage.get("tests"), cfg)}
     if "models" not in stage:
         stage["training"] = [{**r, "seed": s} for s, r in enumerate(result.runs)]
-        stage["models"] = {}
+        stage["models"] = _save_models(out, result.params, f"-on{updates}")
         stage.setdefault("tests", [])
-        for seed, params in enumerate(result.params):
-            name = f"model-seed{seed}-on{updates}.npz"
-            save_npz(os.path.join(out, name), params)
-            stage["models"][str(seed)] = name
     stage.setdefault("provenance", provenance(train_wall_s=result.wall_s))
     _test_all(cfg, result.params, stage["tests"], lambda: write_json(path, record), progress, log)
     write_json(path, record)
     plot_generalization(record, os.path.join(out, "generalization.png"))
     return record
+
+
+def _train_stage(cfg, updates: int, runs: list[RunSpec], ckpt: str, progress, start=None):
+    """Train `runs` on cfg's lengths for at most `updates` updates (checkpoint `ckpt`);
+    from `start` (one params dict per run) and without stopping at success when given."""
+    engine = EngineConfig(
+        cfg.task,
+        cfg.train_lengths,
+        max_updates=updates,
+        eval_every=cfg.eval_every,
+        periods_per_call=cfg.periods_per_call,
+        success=cfg.success,
+        stop_on_success=start is None,
+    )
+    report = None if progress is None else (lambda d, t: progress("train", d, t))
+    return train(
+        engine, runs, checkpoint=ckpt, progress=report, measure_eval=False, start_params=start
+    )
+
+
+def _save_models(out: str, params: list, suffix: str) -> dict[str, str]:
+    """Each run's params as out/model-seed<N><suffix>.npz; {seed: file name}."""
+    names = {}
+    for seed, p in enumerate(params):
+        names[str(seed)] = f"model-seed{seed}{suffix}.npz"
+        save_npz(os.path.join(out, names[str(seed)]), p)
+    return names
 
 
 def _load_model(path: str) -> dict:
