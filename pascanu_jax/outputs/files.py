@@ -60,9 +60,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """JSON, atomically (NaN and Infinity allowed, as Python's json module reads them);
-    only if `is_writer()`."""
-    if not is_writer():
-        return
+    only if `is_writer()` (write_atomic checks)."""
     write_atomic(path, json.dumps(obj, indent=1) + "\n")
 
 
