@@ -125,6 +125,10 @@ def test_presets_keep_their_values():
     assert (gq.train_lengths, gq.test_lengths, gq.max_updates, gq.eval_every) == (
         (20, 80), (10, 20, 30, 50, 100, 200, 500), 60_000, 1_000)  # fmt: skip
     assert GEN_PRESETS["paper"].test_lengths[-1] == 5000
+    w = GEN_PRESETS["watch"]
+    assert (w.train_lengths, w.seeds, w.max_updates, w.watch_every, w.watch_size) == (
+        (50, 200), 8, 1_000_000, 5_000, 500)  # fmt: skip
+    assert w.watch_lengths == (50, 100, 200, 1000, 5000) and w.test_lengths[-1] == 5000
     text = natural_problems.PRESETS["text-quick"]
     assert (text.learning_rate, text.max_rounds, text.updates_per_round) == (1.0, 10, 200)
     assert natural_problems.PRESETS["music-quick"].max_rounds == 150

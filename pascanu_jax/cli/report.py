@@ -70,6 +70,8 @@ def _tests(tests: list[dict]) -> tuple[list[int], list[int], dict]:
 
 def generalization(path: pathlib.Path) -> str:
     record = read_json(path)
+    if "watch" in record:
+        return watched(record)
     stages = [("at first success", record["training"], record["tests"], None)]
     for n, stage in sorted(record.get("train_on", {}).items(), key=lambda kv: int(kv[0])):
         title = f"after {int(n):,} updates more"
@@ -97,6 +99,65 @@ def generalization(path: pathlib.Path) -> str:
         out.append("")
     p = record["provenance"]
     out.append(f"provenance: {_provenance(p)}")
+    return "\n".join(out)
+
+
+def _zero_up_to(tests: dict[str, float], limit: int) -> bool:
+    return all(e == 0 for L, e in tests.items() if int(L) <= limit)
+
+
+def watched(record: dict) -> str:
+    """A watched run (`run_watch`): per seed, updates, the first model at 0 errors at every
+    test length, the snapshots tested on test_size sequences, and the totals."""
+    s = record["settings"]
+    lengths = list(s["test_lengths"])
+    longest, n = max(lengths), s["seeds"]
+    out = [
+        f"{record['status']}; {s['seeds']} seeds, at most {s['max_updates']:,} updates, "
+        f"watched every {s['watch_every']:,} at {', '.join(map(str, s['watch_lengths']))} "
+        f"on {s['watch_size']:,} sequences",
+        "",
+        "| seed | updates | 0 errors to "
+        f"{longest} | tested snapshot | " + " | ".join(str(L) for L in lengths) + " |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in lengths) + " |",
+    ]
+    general, to_1000, cost = 0, 0, record["cost"]
+    for run in record["training"]:
+        seed = run["seed"]
+        first = record["general_at"].get(str(seed))
+        general += first is not None
+        mine = [z for z in record["snapshots"] if z["seed"] == seed]
+        to_1000 += any(_zero_up_to(z["tests"], 1000) for z in mine)
+        for z in mine or [None]:
+            cells = (
+                ["-"] * len(lengths)
+                if z is None
+                else [f"{100 * z['tests'][str(L)]:.2f}" for L in lengths]
+            )
+            name = "-" if z is None else f"{z['kind']} at {z['updates']:,}"
+            out.append(
+                f"| {seed} | {run['updates']:,} | {'-' if first is None else f'{first:,}'} | "
+                f"{name} | " + " | ".join(cells) + " |"
+            )
+    out += [
+        "",
+        f"- seeds with a model at 0 errors at every test length to {longest}: {_cell(general, n)}",
+        f"- seeds with a tested snapshot at 0 errors at every test length to 1000: "
+        f"{_cell(to_1000, n)}",
+        f"- wall time {cost['wall_s']:,.0f} s (watching {cost['watch_s']:,.0f} s, "
+        f"{100 * cost['watch_fraction']:.1f}% of training)",
+    ]
+    for seg in record["segments"]:
+        out.append(
+            f"- segment: updates {seg['from_updates']:,} to {seg['to_updates']:,}, "
+            f"{seg['wall_s']:,.0f} s, commit {str(seg['commit'])[:10]} (dirty: {seg['dirty']}), "
+            f"jax {seg['jax']}, {seg['device']}"
+            + (
+                f" (resumed from {seg['resumed_from_device']})"
+                if "resumed_from_device" in seg
+                else ""
+            )
+        )
     return "\n".join(out)
 
 

@@ -41,7 +41,9 @@ from pascanu_jax.experiments.presets import (
     check_lengths,
     check_names,
 )
-from pascanu_jax.experiments.runner import train
+from pascanu_jax.experiments.runner import EngineResult, train
+from pascanu_jax.experiments.sharding import run_mesh
+from pascanu_jax.experiments.watch import TEST_KEY_OFFSET, Watch, plot_watch
 from pascanu_jax.initializers import SCHEMES, get_scheme
 from pascanu_jax.methods import METHODS, Method, get_method
 from pascanu_jax.outputs.checkpoint import CheckpointError, load_npz, save_npz
@@ -58,9 +60,7 @@ from pascanu_jax.outputs.provenance import provenance
 from pascanu_jax.tasks import Task, get_task
 
 PAPER_TEST_LENGTHS = (50, 100, 150, 200, 250, 500, 1000, 2000, 3000, 5000)
-# Test keys are fold_in(seed, TEST_KEY_OFFSET + length): `run_keys(seed, length)` folds in
-# the bare length, so a test at the training length lo would otherwise reuse its keys.
-TEST_KEY_OFFSET = 1_000_003
+WATCH_LENGTHS = (50, 100, 200, 1000, 5000)
 # Training on after success draws its data as seed TRAIN_ON_SEED_OFFSET + seed.
 TRAIN_ON_SEED_OFFSET = 500_000
 
@@ -82,11 +82,18 @@ class GeneralizationConfig:
     # Train until no sequence of 10,000 is misclassified, as the paper's models of §4.1.1
     # (and the authors' code, which stops only at 0 errors); the sweep's 1% is looser.
     success: float = 1e-4
+    # The watch (`watch.py`): None trains each seed to its first success, as the paper; N
+    # trains every seed to max_updates and tests it every N updates at watch_lengths on
+    # watch_size fresh sequences, keeping the snapshots that generalise.
+    watch_every: int | None = None
+    watch_lengths: tuple[int, ...] = WATCH_LENGTHS
+    watch_size: int = 1_000
+    stop_when_general: bool = True
 
     def __post_init__(self):
         if not isinstance(self.task, Task):
             raise SettingError(f"{{task}} must be a Task, got {self.task!r}", "task")
-        for name in ("train_lengths", "test_lengths"):
+        for name in ("train_lengths", "test_lengths", "watch_lengths"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         lo_hi = self.train_lengths
         if len(lo_hi) != 2 or lo_hi[1] <= lo_hi[0]:
@@ -117,6 +124,23 @@ class GeneralizationConfig:
                 "max_updates",
                 "eval_every",
             )
+        if self.watch_every is not None:
+            self._check_watch()
+
+    def _check_watch(self):
+        check_int("watch_every", self.watch_every, 1, MAX_UPDATES)
+        if self.watch_every % self.eval_every or self.max_updates % self.watch_every:
+            raise SettingError(
+                f"{{watch_every}} ({self.watch_every}) must be a multiple of {{eval_every}} "
+                f"({self.eval_every}) and divide {{max_updates}} ({self.max_updates})",
+                "watch_every",
+                "eval_every",
+                "max_updates",
+            )
+        if not self.watch_lengths:
+            raise SettingError("{watch_lengths}: give at least one length", "watch_lengths")
+        check_lengths("watch_lengths", self.task, self.watch_lengths)
+        check_int("watch_size", self.watch_size, 1, 10_000_000)
 
     def settings(self) -> dict:
         return settings_of(self)
@@ -131,15 +155,19 @@ class GeneralizationConfig:
         )
 
 
-def _preset(train_lengths, test_lengths, max_updates) -> GeneralizationConfig:
+def _preset(train_lengths, test_lengths, max_updates, **watch) -> GeneralizationConfig:
     task = get_task("temporal_order")
-    return GeneralizationConfig(task, train_lengths, test_lengths, max_updates=max_updates)
+    return GeneralizationConfig(task, train_lengths, test_lengths, max_updates=max_updates, **watch)
 
 
 PRESETS = MappingProxyType(
     {
         "quick": _preset((20, 80), (10, 20, 30, 50, 100, 200, 500), 60_000),
         "paper": _preset((50, 200), PAPER_TEST_LENGTHS, 5_000_000),
+        # The §4.1.1 campaign: the paper's protocol watched for 1M updates, 8 seeds.
+        "watch": _preset(
+            (50, 200), PAPER_TEST_LENGTHS, 1_000_000, seeds=8, watch_every=5_000, watch_size=500
+        ),
     }
 )
 RECORD = "generalization.json"
@@ -216,6 +244,8 @@ def run_generalization(
     error}]}; progress(stage, done, total) with stage "train" or "test"; log(line) after
     training and after each test.
     """
+    if cfg.watch_every is not None:
+        return run_watch(cfg, out, progress, log)
     provenance()  # reads the checkout's state now, before anything changes it
     path, record = _open(cfg, out)
     runs = [RunSpec(cfg.init, cfg.run_method(), s) for s in range(cfg.seeds)]
@@ -260,6 +290,13 @@ def train_on(
             "eval_every",
         )
     check_int("train_on", updates, 1, MAX_UPDATES, "updates count in int32")
+    if cfg.watch_every is not None:
+        raise SettingError(
+            "{train_on} continues a first-success run; a watched run already trains to "
+            "{max_updates}",
+            "train_on",
+            "watch_every",
+        )
     # The first stage, finished if it is not (a finished one only reads its checkpoint).
     record = run_generalization(cfg, out, progress, log)
     path = os.path.join(out, RECORD)
@@ -285,21 +322,89 @@ def train_on(
     return record
 
 
-def _train_stage(cfg, updates: int, runs: list[RunSpec], ckpt: str, progress, start=None):
+def run_watch(
+    cfg: GeneralizationConfig,
+    out: str,
+    progress: Callable[[str, int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+    time_limit: float | None = None,
+) -> dict:
+    """Train every seed to max_updates (or until it generalises), watched every
+    cfg.watch_every updates (`watch.py`); resumable from train-state.npz, which carries the
+    watch too. time_limit (seconds) pauses training cleanly after the call that passes it.
+
+    Writes and returns generalization.json: settings, provenance, segments (which commit
+    and device trained which updates), status ("complete" or "paused"), training (per
+    seed), models {name: file}, tests [{seed, length, error, model, updates, kind}],
+    snapshots, general_at {seed: first update of a model with 0 errors at every test
+    length, or None}, best, watch (per seed and watch point: the error at each watched
+    length and the in-range check), cost (training and watching seconds). Also
+    watch.png, diagnostics.csv and learning_curves.png.
+    """
+    if cfg.watch_every is None:
+        raise SettingError("{watch_every} must be set to watch a run", "watch_every")
+    provenance()  # reads the checkout's state now, before anything changes it
+    open_folder(out, cfg, legacy=_legacy_settings)
+    mesh = run_mesh()
+    runs = [RunSpec(cfg.init, cfg.run_method(), s) for s in range(cfg.seeds)]
+    watch = Watch(cfg, range(cfg.seeds), out, mesh, log)
+    result = _train_stage(
+        cfg, cfg.max_updates, runs, os.path.join(out, "train-state.npz"), progress,
+        watch=watch, time_limit=time_limit, mesh=mesh,
+    )  # fmt: skip
+    if result.complete:
+        watch.finish()
+    done = [r["updates"] for r in result.runs]
+    record = {
+        "settings": cfg.settings(),
+        "provenance": provenance(train_wall_s=result.wall_s),
+        "status": "complete" if result.complete else f"paused at {min(done):,} updates",
+        "segments": result.segments,
+        "training": result.runs,
+        **watch.summary(),
+        "cost": {
+            "wall_s": result.wall_s,
+            "watch_s": watch.seconds,
+            # of the training time proper (the runner's wall time holds the watch's)
+            "watch_fraction": watch.seconds / max(result.wall_s - watch.seconds, 1e-9),
+            "final_tests_s": watch.final_seconds,
+        },
+    }
+    write_json(os.path.join(out, RECORD), record)
+    write_atomic(os.path.join(out, "diagnostics.csv"), diagnostics_csv(result.diagnostics))
+    plot_learning_curves(result.diagnostics, cfg, os.path.join(out, "learning_curves.png"))
+    plot_watch(record, os.path.join(out, "watch.png"))
+    return record
+
+
+def _train_stage(
+    cfg, updates: int, runs, ckpt: str, progress, start=None, watch=None, time_limit=None, mesh=None
+) -> EngineResult:
     """Train `runs` on cfg's lengths for at most `updates` updates (checkpoint `ckpt`);
-    from `start` (one params dict per run) and without stopping at success when given."""
+    from `start` (one params dict per run) and without stopping at success when given, or
+    watched by `watch` (no stop at success; one compiled call per watch interval)."""
     engine = EngineConfig(
         cfg.task,
         cfg.train_lengths,
         max_updates=updates,
         eval_every=cfg.eval_every,
-        periods_per_call=cfg.periods_per_call,
+        periods_per_call=(
+            cfg.periods_per_call if watch is None else cfg.watch_every // cfg.eval_every
+        ),
         success=cfg.success,
-        stop_on_success=start is None,
+        stop_on_success=start is None and watch is None,
     )
     report = None if progress is None else (lambda d, t: progress("train", d, t))
     return train(
-        engine, runs, checkpoint=ckpt, progress=report, measure_eval=False, start_params=start
+        engine,
+        runs,
+        checkpoint=ckpt,
+        progress=report,
+        measure_eval=False,
+        start_params=start,
+        observer=watch,
+        time_limit=time_limit,
+        mesh=mesh,
     )
 
 

@@ -4,6 +4,12 @@
 device mesh, compiles the programs of `engine.py` once (training call, 10,000-sequence
 check, screen), then loops: one compiled call, candidates checked, solved and exhausted
 runs finished, a checkpoint written. Python runs once per compiled call, never per update.
+
+An `Observer` (the §4.1.1 watch) may look at every run after each call, finish runs, and
+keep state that the checkpoint carries. Each start of `train` on a checkpoint is a
+*segment*, recorded with the code, software and devices that trained it: a campaign longer
+than one working stretch resumes from its committed checkpoint, and its record says which
+commit and device trained which updates.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import jax
 import numpy as np
@@ -48,6 +55,27 @@ from pascanu_jax.outputs.folder import (
     to_json,
     warn,
 )
+from pascanu_jax.outputs.provenance import provenance
+
+
+class Observer(Protocol):
+    """Looks at the runs after every compiled call of `train` (host side).
+
+    identity() is JSON that a checkpoint must have been written for (with the engine's).
+    observe(updates, params, finished) sees every run's update count (numpy, padded to
+    the device count), parameters (global arrays sharded over the run axis) and whether
+    the run is already finished; it returns a bool mask of runs to finish now.
+    state() -> (arrays, meta) is what the checkpoint carries for it; load(arrays, meta)
+    restores it (a KeyError, ValueError or TypeError: the checkpoint is damaged).
+    """
+
+    def identity(self) -> dict: ...
+
+    def observe(self, updates: np.ndarray, params: dict, finished: np.ndarray) -> np.ndarray: ...
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]: ...
+
+    def load(self, arrays: dict[str, np.ndarray], meta: dict) -> None: ...
 
 
 @dataclasses.dataclass
@@ -60,6 +88,10 @@ class EngineResult:
     compile_s, wall_s, eval_s: seconds; eval_s counts the 10,000-sequence checks as
     measured and the screens as estimated from a timed screen of all runs.
     periods: evaluation periods run.
+    segments: one dict per start of training on this checkpoint (`provenance()` of that
+      process, the updates it started and ended at, its wall time, and the device the
+      checkpoint was written on when that differs).
+    complete: False when `time_limit` paused training before every run finished.
     """
 
     runs: list[dict]
@@ -69,6 +101,8 @@ class EngineResult:
     wall_s: float
     eval_s: float
     periods: int
+    segments: list[dict] = dataclasses.field(default_factory=list)
+    complete: bool = True
 
 
 def initial_params(cfg: EngineConfig, spec: RunSpec) -> dict:
@@ -126,6 +160,8 @@ def train(
     mesh=None,
     measure_eval: bool = True,
     start_params: Sequence[dict] | None = None,
+    observer: Observer | None = None,
+    time_limit: float | None = None,
 ) -> EngineResult:
     """Train `runs` to success or the budget, all in parallel; see the module docstring.
 
@@ -134,7 +170,11 @@ def train(
     progress: called with (updates done, updates in the budget) after every call.
     mesh: a 1-D device mesh for the run axis (default: all devices).
     start_params: each run's starting parameters (default: drawn from its seed).
+    observer: looks at the runs after every call (see `Observer`); its state is checkpointed.
+    time_limit: seconds; after the first call that ends past it, write the checkpoint and
+      return with `complete` False (a later call with the same checkpoint resumes).
     """
+    called = time.perf_counter()
     if not runs:
         raise ValueError("no runs to train")
     mesh = mesh or run_mesh()
@@ -147,13 +187,17 @@ def train(
         "wall": np.full(n_total, np.nan),
     }
     rows = np.zeros((0, 2 + len(DIAGNOSTICS)))
-    identity = checkpoint_identity(cfg, runs)
+    identity = checkpoint_identity(cfg, runs, observer)
     elapsed = eval_s = 0.0
     periods = 0
+    segments: list[dict] = []
     if checkpoint is not None and os.path.exists(checkpoint):
-        restored = _restore(checkpoint, identity, cfg, runs, state_np, host)
+        restored = _restore(checkpoint, identity, cfg, runs, state_np, host, observer)
         if restored is not None:
-            state_np, host, rows, (elapsed, eval_s, periods) = restored
+            state_np, host, rows, (elapsed, eval_s, periods), segments = restored
+    segment = _segment(segments, checkpoint, int(state_np.updates.max()))
+    if not host["finished"].all():  # a finished checkpoint trains nothing more
+        segments = [*segments, segment]
 
     const = to_devices(const_np, mesh)
     state = to_devices(state_np, mesh)
@@ -184,18 +228,29 @@ def train(
         periods += p
         diag = to_host(diag)
         rows = np.concatenate([rows, _rows(diag, p)])
+        if observer is not None:
+            stop = observer.observe(to_host(state.updates), state.params, host["finished"])
+            if stop.any():  # inactive and no candidate: `_settle` checks and finishes them
+                state = state._replace(
+                    active=to_devices(to_host(state.active) & ~stop, mesh),
+                    candidate=to_devices(to_host(state.candidate) & ~stop, mesh),
+                )
         t0 = time.perf_counter()
         state, host = _settle(
             cfg, confirm, state, host, confirm_keys, is_tanh, mesh, time.perf_counter() - start
         )
         eval_s += time.perf_counter() - t0 + p * screen_s
+        segment["to_updates"] = int(to_host(state.updates).max())
+        segment["wall_s"] = time.perf_counter() - called
         if checkpoint is not None:
+            watched = ({}, None) if observer is None else observer.state()
             save_arrays(
                 checkpoint,
                 {
                     **tree_to_arrays(to_host(state), "state"),
                     **{f"host/{k}": v for k, v in host.items()},
                     "rows": rows,
+                    **{f"observer/{k}": v for k, v in watched[0].items()},
                 },
                 {
                     "identity": identity,
@@ -203,8 +258,12 @@ def train(
                     "eval_s": eval_s,
                     "periods": periods,
                     "processes": process_count(),
+                    "segments": segments,
+                    **({} if observer is None else {"observer": watched[1]}),
                 },
             )
+        if time_limit is not None and time.perf_counter() - called > time_limit:
+            break
 
     updates = to_host(state.updates)
     nonfinite = to_host(clip_state(state.opt_state).nonfinite)
@@ -235,20 +294,56 @@ def train(
     final = to_host(state.params)
     params = [jax.tree.map(lambda x, i=i: x[i], final) for i in range(n_real)]
     return EngineResult(
-        results, params, diagnostics, compile_s, time.perf_counter() - start, eval_s, periods
+        results,
+        params,
+        diagnostics,
+        compile_s,
+        time.perf_counter() - start,
+        eval_s,
+        periods,
+        segments,
+        bool(host["finished"].all()),
     )
 
 
-def checkpoint_identity(cfg: EngineConfig, runs: Sequence[RunSpec]) -> dict:
+def checkpoint_identity(
+    cfg: EngineConfig, runs: Sequence[RunSpec], observer: Observer | None = None
+) -> dict:
     """What a checkpoint must have been written for: the engine's settings (field by
-    field, `settings_of`) and the runs."""
-    return {"config": settings_of(cfg), "runs": [to_json(r) for r in runs]}
+    field, `settings_of`), the runs and the observer's identity (when there is one)."""
+    identity = {"config": settings_of(cfg), "runs": [to_json(r) for r in runs]}
+    return identity if observer is None else {**identity, "observer": observer.identity()}
 
 
-def _restore(path, identity, cfg, runs, state_np, host):
-    """(state, host, rows, (elapsed, eval_s, periods)) from checkpoint `path`, or None
-    (with a warning line) when it is damaged: training starts over. A checkpoint of other
-    settings is refused (OutputFolderError naming it and the differing settings)."""
+def _segment(earlier: list[dict], checkpoint: str | None, updates: int) -> dict:
+    """The record of this start of training: provenance, the updates it starts at, and the
+    device of the checkpoint's last segment when it differs from this process's (one
+    warning line: numerics differ by rounding between device counts and kinds)."""
+    here = provenance()
+    segment = {
+        **{k: here[k] for k in ("commit", "dirty", "jax", "jaxlib", "device", "processes")},
+        "platform": here["platform"],
+        "started": here["written"],
+        "from_updates": updates,
+        "to_updates": updates,
+        "wall_s": 0.0,
+    }
+    before = earlier[-1].get("device") if earlier and isinstance(earlier[-1], dict) else None
+    if before is not None and before != here["device"]:
+        warn(
+            f"checkpoint {checkpoint} was written on {before} and resumes on {here['device']}: "
+            "the rounding of the training numerics differs between device counts and kinds, "
+            "so from here the runs will not equal an uninterrupted run on either "
+            "(the segment records it)"
+        )
+        segment["resumed_from_device"] = before
+    return segment
+
+
+def _restore(path, identity, cfg, runs, state_np, host, observer=None):
+    """(state, host, rows, (elapsed, eval_s, periods), segments) from checkpoint `path`, or
+    None (with a warning line) when it is damaged: training starts over. A checkpoint of
+    other settings is refused (OutputFolderError naming it and the differing settings)."""
     try:
         arrays, meta = load_arrays(path)
         saved = meta.get("identity")
@@ -265,6 +360,10 @@ def _restore(path, identity, cfg, runs, state_np, host):
         diffs = differences(saved["config"], identity["config"], defaults_of(EngineConfig))
         if saved.get("runs") != identity["runs"]:
             diffs.append(("runs", saved.get("runs"), identity["runs"]))
+        if "observer" in saved or "observer" in identity:
+            diffs += differences(
+                {"observer": saved.get("observer")}, {"observer": identity.get("observer")}
+            )
     if diffs:
         raise OutputFolderError(
             f"checkpoint {path} was written for another configuration "
@@ -281,10 +380,19 @@ def _restore(path, identity, cfg, runs, state_np, host):
         if rows.ndim != 2 or rows.shape[1] != 2 + len(DIAGNOSTICS):
             raise ValueError(f"rows have shape {rows.shape}")
         times = (float(meta["elapsed"]), float(meta["eval_s"]), int(meta["periods"]))
+        segments = meta.get("segments", [])
+        if not isinstance(segments, list):
+            raise ValueError("its segments are not a list")
+        if observer is not None:
+            prefix = "observer/"
+            observer.load(
+                {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)},
+                meta["observer"],
+            )
     except (KeyError, ValueError, TypeError) as e:
         warn(f"checkpoint {path} is damaged ({e}); training these runs from the start")
         return None
-    return state, restored_host, rows, times
+    return state, restored_host, rows, times, segments
 
 
 def _time_screen(screen: Callable, const: RunConstants, state: TrainState) -> float:

@@ -16,20 +16,22 @@ import numpy as np
 from pascanu_jax.outputs.files import is_writer, write_atomic
 
 
-def save_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
-    """Named arrays as a plain .npz (readable by `np.load` alone), written atomically
-    (only by the writing process, `files.is_writer`)."""
+def save_npz(path: str | os.PathLike, arrays: dict[str, Any], *, compress: bool = False) -> None:
+    """Named arrays as an .npz (readable by `np.load` alone; deflated when `compress`),
+    written atomically (only by the writing process, `files.is_writer`)."""
     if not is_writer():
         return
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.asarray(x) for name, x in arrays.items()})
+    save = np.savez_compressed if compress else np.savez
+    save(buffer, **{name: np.asarray(x) for name, x in arrays.items()})
     write_atomic(path, buffer.getvalue())
 
 
 def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], meta: dict | None = None) -> None:
-    """Save named numpy arrays and a JSON-able `meta` dict to one .npz file, atomically."""
+    """Save named numpy arrays and a JSON-able `meta` dict to one compressed .npz file,
+    atomically (checkpoints of long campaigns are committed: keep them small)."""
     meta_bytes = np.frombuffer(json.dumps(meta or {}).encode(), dtype=np.uint8)
-    save_npz(path, {**arrays, "__meta__": meta_bytes})
+    save_npz(path, {**arrays, "__meta__": meta_bytes}, compress=True)
 
 
 class CheckpointError(ValueError):
