@@ -186,7 +186,9 @@ def init_rnn(
     Args:
       key: PRNG key.
       scheme: "sigmoid", "basic_tanh" or "smart_tanh" (module docstring), or an InitScheme.
-      n_in, n_hidden, n_out: sizes (the paper uses n_hidden = 50).
+      n_in: input size.
+      n_hidden: H, the hidden size (the paper uses 50).
+      n_out: output size.
 
     Returns:
       {"W_in": (n_in, H), "W_rec": (H, H), "b": (H,), "W_out": (H, n_out), "b_out": (n_out,)}.

@@ -109,12 +109,14 @@ def sgd_step(
 
     Args:
       gradients: (params, batch) -> (loss, omega, grads), e.g. `rnn_gradients(...)`.
-      params, opt_state: the run's parameters and optimizer state (`init_opt_state`).
+      params: the run's parameters.
+      opt_state: its optimizer state (`init_opt_state`).
       batch: passed to `gradients` as it is.
       threshold: Algorithm 1's threshold, > 0 (inf: no clipping); may be traced.
       learning_rate: SGD's step size.
-      guard, nonfinite: the non-finite rule of `clip_by_pascanu_norm` ("skip" or the
-        authors' "shrink"); `guard` may be traced (off: plain MSGD applies such a gradient).
+      guard: the non-finite guard of `clip_by_pascanu_norm`; may be traced (off: plain
+        MSGD applies such a gradient).
+      nonfinite: what the guard does, "skip" or the authors' "shrink".
       active: False keeps params and opt_state bitwise as they were and zeroes the metrics
         (a frozen run of a vmapped program); may be traced.
     """

@@ -279,7 +279,7 @@ def train_on(
     """Train every model of a finished `run_generalization` folder `updates` updates more
     (no stop at success; fresh data), then test it again at every test length.
 
-    Adds record["train_on"][str(updates)] = {"training", "tests", "models"} to
+    Adds `record["train_on"][str(updates)] = {"training", "tests", "models"}` to
     generalization.json; resumable like the first stage (checkpoint train-on-<N>.npz).
     """
     if not isinstance(updates, int) or updates < 1 or updates % cfg.eval_every:
