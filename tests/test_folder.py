@@ -16,7 +16,8 @@ from pascanu_jax.experiments import sweep as sweep_module
 from pascanu_jax.experiments.generalization import PRESETS as GEN_PRESETS
 from pascanu_jax.experiments.generalization import _open
 from pascanu_jax.experiments.presets import SettingError, lookup, preset
-from pascanu_jax.experiments.sweep import PRESETS, SweepConfig, run_sweep
+from pascanu_jax.experiments.runner import train
+from pascanu_jax.experiments.sweep import PRESETS, SweepConfig, run_params, run_sweep
 from pascanu_jax.natural import problems as natural_problems
 from pascanu_jax.outputs.checkpoint import CheckpointError, load_arrays, save_arrays
 from pascanu_jax.outputs.folder import OutputFolderError, differences, open_folder
@@ -120,6 +121,9 @@ def test_presets_keep_their_values():
     assert (c.lengths, c.max_updates, c.eval_every, c.periods_per_call) == (
         (50, 100, 150, 200, 250), 30_000, 500, 10)  # fmt: skip
     assert (p.max_updates, p.eval_every, p.periods_per_call) == (5_000_000, 1_000, 50)
+    long = PRESETS["long"]
+    assert (long.lengths, long.max_updates, long.inits, long.methods, long.seeds) == (
+        (200, 250), 300_000, ("basic_tanh", "smart_tanh"), ("MSGD-CR",), 5)  # fmt: skip
     assert q.seeds == 5 and q.inits == ("sigmoid", "basic_tanh", "smart_tanh")
     gq = GEN_PRESETS["quick"]
     assert (gq.train_lengths, gq.test_lengths, gq.max_updates, gq.eval_every) == (
@@ -269,6 +273,58 @@ def _strip(rows):
 
 ARGS = ["--lengths", "10", "--inits", "smart_tanh", "--methods", "MSGD,MSGD-CR",
         "--max-updates", "200", "--eval-every", "100"]  # fmt: skip
+
+
+def test_every_run_keeps_its_trained_parameters(reference):
+    out, _, results = reference
+    cfg = _tiny()
+    trained = train(cfg.engine(10), cfg.runs()).params
+    assert {r["params"] for r in results} == {"params-L10.npz"}
+    for r in results:
+        kept = run_params(out, r)
+        assert kept.keys() == trained[r["index"]].keys()
+        for k, v in kept.items():
+            np.testing.assert_array_equal(v, trained[r["index"]][k])
+    with pytest.raises(OutputFolderError, match="names no trained parameters"):
+        run_params(out, {"index": 0})
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("missing", "has a missing or damaged params-L10.npz"),
+        ("legacy", "has no trained parameters (written before sweeps kept them)"),
+    ],
+)
+def test_a_length_without_its_parameters_is_trained_again(
+    reference, tmp_path, capsys, damage, message
+):
+    out = _copy(reference, tmp_path, with_ckpt=False)
+    if damage == "missing":
+        (out / "params-L10.npz").unlink()
+    else:
+        record = json.loads((out / "results.json").read_text())
+        for r in record["runs"]:
+            del r["params"], r["index"]
+        (out / "results.json").write_text(json.dumps(record))
+    results = run_sweep(_tiny(), str(out))
+    assert f"length 10 {message}; training it again" in capsys.readouterr().err
+    assert _strip(results) == _strip(reference[2])
+    for r in results:
+        for k, v in run_params(out, r).items():
+            np.testing.assert_array_equal(v, run_params(reference[0], r)[k])
+
+
+def test_a_paused_sweep_resumes_to_the_same_results(reference, tmp_path):
+    one_call = dataclasses.replace(_tiny(), periods_per_call=1)  # two calls for 200 updates
+    lines = []
+    assert run_sweep(one_call, str(tmp_path), log=lines.append, time_limit=0) == []
+    assert lines == ["length 10 paused at 100 updates; the same call resumes it"]
+    assert (tmp_path / "ckpt-L10.npz").exists() and not (tmp_path / "results.json").exists()
+    assert _strip(run_sweep(one_call, str(tmp_path))) == _strip(reference[2])
+    assert (tmp_path / "diagnostics.csv").read_text() == (
+        reference[0] / "diagnostics.csv"
+    ).read_text()
 
 
 def test_killed_between_diagnostics_and_results_writes_each_row_once(reference, tmp_path, capsys):

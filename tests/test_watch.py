@@ -1,5 +1,6 @@
 """The §4.1.1 watch (experiments/watch.py): resume equals an uninterrupted run, snapshots
-that generalise are tested, saved and stop their seed, segments record devices."""
+that generalise are tested, saved and stop their seed, segments record devices; a
+first-success run pauses and resumes the same way."""
 
 import dataclasses
 import json
@@ -11,7 +12,11 @@ import pytest
 
 import pascanu_jax as pj
 from pascanu_jax.cli import generalize
-from pascanu_jax.experiments.generalization import GeneralizationConfig, run_watch
+from pascanu_jax.experiments.generalization import (
+    GeneralizationConfig,
+    run_generalization,
+    run_watch,
+)
 from pascanu_jax.experiments.sharding import run_mesh, to_devices
 from pascanu_jax.experiments.watch import Watch, errors_by_run, snapshot_key
 from pascanu_jax.outputs.checkpoint import load_arrays, load_npz, save_arrays
@@ -163,7 +168,7 @@ def test_other_watch_settings_are_refused_naming_them(tmp_path):
         (["--watch-every", "150"], "--watch-every (150) must be a multiple of --eval-every"),
         (["--watch-every", "200", "--watch-lengths", "5"], "--watch-lengths"),
         (["--watch-every", "200", "--watch-size", "0"], "--watch-size must be"),
-        (["--time-limit", "10"], "--time-limit pauses a watched run"),
+        (["--time-limit", "10", "--train-on", "200"], "--time-limit pauses the first"),
         (["--watch-every", "200", "--time-limit", "-1"], "--time-limit must be"),
         (["--watch-every", "200", "--train-on", "200"], "--train-on continues"),
     ],
@@ -191,3 +196,17 @@ def test_a_snapshot_right_but_at_the_longest_length_is_tested_as_short(tmp_path)
     assert watch.general_at == [None] and (tmp_path / "model-seed0-u200.npz").exists()
     at_1000 = round(watch.records[0]["errors"]["1000"] * 100)
     assert watch._short_record(0) == at_1000
+
+
+def test_a_paused_first_success_run_resumes_to_the_uninterrupted_record(tmp_path):
+    cfg = dataclasses.replace(TINY, watch_every=None, periods_per_call=1)
+    whole = run_generalization(cfg, str(tmp_path / "whole"))
+    paused = run_generalization(cfg, str(tmp_path / "cut"), time_limit=0)
+    assert paused["status"] == "paused at 100 updates" and paused["tests"] == []
+    assert "models" not in paused and len(paused["segments"]) == 1
+    resumed = run_generalization(cfg, str(tmp_path / "cut"))
+    assert resumed["status"] == "complete" and len(resumed["segments"]) == 2
+    for key in ("training", "models", "tests"):
+        assert _timeless(resumed[key]) == _timeless(whole[key]), key
+    cut, full = (tmp_path / d / "diagnostics.csv" for d in ("cut", "whole"))
+    assert cut.read_text() == full.read_text()

@@ -112,8 +112,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Gener
     )
     if args.time_limit is not None and not args.time_limit >= 0:
         p.error(f"--time-limit must be a number of seconds >= 0, got {args.time_limit}")
-    if args.time_limit is not None and cfg.watch_every is None:
-        p.error("--time-limit pauses a watched run: add --watch-every (or --preset watch)")
+    if args.time_limit is not None and args.train_on is not None:
+        p.error("--time-limit pauses the first training stage or a watched run, not --train-on")
     if args.train_on is not None and cfg.watch_every is not None:
         p.error("--train-on continues a first-success run; a watched run (--watch-every) "
                 "already trains to --max-updates")  # fmt: skip
@@ -141,13 +141,17 @@ def main(argv: list[str] | None = None) -> int:
             if cfg.watch_every is not None:
                 record = run_watch(cfg, args.out, report, log, args.time_limit)
             elif args.train_on is None:
-                record = run_generalization(cfg, args.out, report, log)
+                record = run_generalization(cfg, args.out, report, log, args.time_limit)
             else:
                 record = train_on(cfg, args.out, args.train_on, report, log)
     except LIBRARY_ERRORS as e:
         return fail(e)
     if cfg.watch_every is not None:
         print(watch_report(record))
+        print(f"\nwall time {time.perf_counter() - start:.0f} s; outputs in {args.out}")
+        return 0
+    if record.get("status", "complete") != "complete":
+        print(f"\n{record['status']}: the same command resumes it")
         print(f"\nwall time {time.perf_counter() - start:.0f} s; outputs in {args.out}")
         return 0
     for run in record["training"]:

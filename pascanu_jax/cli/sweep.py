@@ -2,6 +2,7 @@
 
     python scripts/sweep_lengths.py                      # quick preset, temporal order
     python scripts/sweep_lengths.py --preset cpu         # the paper's lengths, 30,000 updates
+    python scripts/sweep_lengths.py --preset long        # MSGD-CR, 300,000 updates, 200, 250
     python scripts/sweep_lengths.py --preset paper       # the full protocol (accelerator)
     python scripts/sweep_lengths.py --task addition --lengths 10,20 --seeds 2 --out runs/add
 
@@ -54,10 +55,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sweep
     p.add_argument("--seeds", type=int, help="runs per configuration (default: the preset's, 5)")
     p.add_argument("--max-updates", type=int, help="update budget per run (default: preset's)")
     p.add_argument("--eval-every", type=int, help="updates between screens (default: preset's)")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        help="seconds: pause cleanly (the length in progress checkpointed) after the compiled "
+        "call that passes it; the same command resumes",
+    )
     p.add_argument("--out", help="output folder (default runs/<task>-<preset>)")
     _distributed.add_arguments(p)
     args = p.parse_args(argv)
     _distributed.check_arguments(p, args)
+    if args.time_limit is not None and not args.time_limit >= 0:
+        p.error(f"--time-limit must be a number of seconds >= 0, got {args.time_limit}")
     preset = PRESETS[args.preset]
 
     try:
@@ -115,10 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         with progress_bar(*columns) as new_bar:
-            results = run_sweep(cfg, args.out, new_bar("run-updates"), log)
+            results = run_sweep(cfg, args.out, new_bar("run-updates"), log, args.time_limit)
         summary = read_json_file(os.path.join(args.out, "summary.json"), "delete it") or {}
     except LIBRARY_ERRORS as e:
         return fail(e)
+    done = {r["length"] for r in results}
+    if done != set(cfg.lengths):
+        finished = ", ".join(map(str, sorted(done))) or "none"
+        print(f"\npaused with lengths {finished} of {', '.join(map(str, cfg.lengths))} done; "
+              "the same command resumes")  # fmt: skip
+        print(f"wall time {time.perf_counter() - start:.0f} s; outputs in {args.out}")
+        return 0
     table = success_table(results)
     print(f"\nsuccess (solved/runs [95% Wilson interval, %]), {cfg.note}")
     print("init        method   " + "".join(f"{L:>16}" for L in cfg.lengths))

@@ -191,6 +191,8 @@ def _open(cfg: GeneralizationConfig, out: str) -> tuple[str, dict | None]:
     if not isinstance(record, dict):
         raise OutputFolderError(f"{path} is damaged (not a JSON object); {_REMEDY}")
     check_process_count(record.get("provenance", {}).get("processes"), path)
+    if str(record.get("status", "complete")).startswith("paused"):
+        return path, None  # a paused run's record holds nothing the checkpoint does not
     if not isinstance(record.get("train_on", {}), dict):
         warn(f"{path}: its train_on stages are damaged; dropped, to be done again")
         del record["train_on"]
@@ -237,20 +239,26 @@ def run_generalization(
     out: str,
     progress: Callable[[str, int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    time_limit: float | None = None,
 ) -> dict:
     """Train (or resume), then test every seed's model at every test length.
 
-    Returns {"settings", "training": per-seed engine results, "tests": [{seed, length,
-    error}]}; progress(stage, done, total) with stage "train" or "test"; log(line) after
-    training and after each test.
+    Returns {"settings", "provenance", "status", "segments" (which commit and device
+    trained which updates), "training": per-seed engine results, "models", "tests":
+    [{seed, length, error}]}; progress(stage, done, total) with stage "train" or "test";
+    log(line) after training and after each test. time_limit (seconds) pauses training
+    cleanly after the compiled call that passes it: the record then has status "paused at
+    N updates", no models and no tests, and the same call resumes it.
     """
     if cfg.watch_every is not None:
-        return run_watch(cfg, out, progress, log)
+        return run_watch(cfg, out, progress, log, time_limit)
     provenance()  # reads the checkout's state now, before anything changes it
     path, record = _open(cfg, out)
     runs = [RunSpec(cfg.init, cfg.run_method(), s) for s in range(cfg.seeds)]
     ckpt = os.path.join(out, "train-state.npz")
-    result = _train_stage(cfg, cfg.max_updates, runs, ckpt, progress)
+    result = _train_stage(cfg, cfg.max_updates, runs, ckpt, progress, time_limit=time_limit)
+    if not result.complete:
+        return _paused(cfg, out, path, result)
     if log is not None:
         log(_training_line(result.runs, "training"))
     if record is not None and not _stage_done(record, out, cfg.seeds):
@@ -263,9 +271,27 @@ def run_generalization(
         write_atomic(os.path.join(out, "diagnostics.csv"), diagnostics_csv(result.diagnostics))
         plot_learning_curves(result.diagnostics, cfg, os.path.join(out, "learning_curves.png"))
     record["provenance"] = provenance(train_wall_s=result.wall_s)
+    record["status"], record["segments"] = "complete", result.segments
     _test_all(cfg, result.params, record["tests"], lambda: write_json(path, record), progress, log)
     write_json(path, record)
     plot_generalization(record, os.path.join(out, "generalization.png"))
+    return record
+
+
+def _paused(cfg: GeneralizationConfig, out: str, path: str, result: EngineResult) -> dict:
+    """The record of a paused first-success run: where each seed stands, no models yet."""
+    done = min(r["updates"] for r in result.runs if not r["solved"])
+    record = {
+        "settings": cfg.settings(),
+        "provenance": provenance(train_wall_s=result.wall_s),
+        "status": f"paused at {done:,} updates",
+        "segments": result.segments,
+        "training": result.runs,
+        "tests": [],
+    }
+    write_json(path, record)
+    write_atomic(os.path.join(out, "diagnostics.csv"), diagnostics_csv(result.diagnostics))
+    plot_learning_curves(result.diagnostics, cfg, os.path.join(out, "learning_curves.png"))
     return record
 
 

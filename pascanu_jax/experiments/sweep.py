@@ -7,7 +7,11 @@ For every length, all runs (initialisation x method x seed) train as one compile
     results.json      {"provenance", "settings", "runs"}: one run per row: task, init,
                       method, seed, length, solved, updates, error, nonfinite (updates
                       whose gradient norm was NaN, Inf or > 1e10), wall_s, device (plus
-                      threshold, alpha and guard)
+                      threshold, alpha and guard; params and index: where its trained
+                      parameters are)
+    params-L<length>.npz  the final parameters of every run at that length (the arrays of
+                      `init_rnn`, each with a leading run axis; a row's `index` is its
+                      position on it; `run_params(out, row)` reads one)
     results.csv       the same as a table
     diagnostics.csv   per run and evaluation: task, init, method, seed, length, updates,
                       loss, grad_norm, clipped_fraction, omega, spectral_radius, error
@@ -29,6 +33,7 @@ import dataclasses
 import io
 import os
 import pathlib
+import time
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
 
@@ -47,6 +52,7 @@ from pascanu_jax.experiments.presets import (
 from pascanu_jax.experiments.runner import train
 from pascanu_jax.initializers import SCHEMES
 from pascanu_jax.methods import METHODS, get_method
+from pascanu_jax.outputs.checkpoint import CheckpointError, load_npz, save_npz
 from pascanu_jax.outputs.figures import save_figure
 from pascanu_jax.outputs.files import remove, write_atomic, write_json
 from pascanu_jax.outputs.folder import (
@@ -74,6 +80,8 @@ RESULT_FIELDS = (
     "threshold",
     "alpha",
     "guard",
+    "params",
+    "index",
 )
 DIAGNOSTIC_FIELDS = ("task", "init", "method", "seed", "length", "updates", *DIAGNOSTICS)
 
@@ -139,12 +147,14 @@ class SweepConfig:
         ]
 
 
-def _preset(lengths, max_updates, eval_every, periods_per_call) -> SweepConfig:
+def _preset(
+    lengths, max_updates, eval_every, periods_per_call, inits=tuple(SCHEMES), methods=tuple(METHODS)
+) -> SweepConfig:
     return SweepConfig(
         get_task("temporal_order"),
         lengths,
-        tuple(SCHEMES),
-        tuple(METHODS),
+        inits,
+        methods,
         5,
         max_updates,
         eval_every,
@@ -159,6 +169,9 @@ PRESETS = MappingProxyType(
         # The paper's lengths at a budget a 2-core CPU finishes in hours (about 2 h for all
         # five lengths); the paper's 5M updates need an accelerator.
         "cpu": _preset((50, 100, 150, 200, 250), 30_000, 500, 10),
+        # Ten times the cpu budget where it solves nothing (Fig. 7 at 200 and 250), for the
+        # method and initialisations that succeed most there.
+        "long": _preset((200, 250), 300_000, 1_000, 10, ("basic_tanh", "smart_tanh"), ("MSGD-CR",)),
     }
 )
 
@@ -168,13 +181,18 @@ def run_sweep(
     out: str,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    time_limit: float | None = None,
 ) -> list[dict]:
-    """Run (or resume) the sweep into folder `out`; returns all results.
+    """Run (or resume) the sweep into folder `out`; returns the results of the finished
+    lengths (all of them unless `time_limit` paused the sweep).
 
     progress(updates done, updates in all) after every compiled call; log(line) once per
-    finished length. Raises OutputFolderError (the folder holds other settings, a file
+    finished length (and once if paused). time_limit (seconds): pause cleanly after the
+    compiled call that passes it, the length in progress kept in its checkpoint; the same
+    call resumes it. Raises OutputFolderError (the folder holds other settings, a file
     that cannot be recovered from is damaged, the folder cannot be written).
     """
+    started = time.perf_counter()
     provenance()  # reads the checkout's state now, before anything changes it
     folder = open_folder(out, cfg, exclude=FREE_SETTINGS)
     runs = cfg.runs()
@@ -182,6 +200,7 @@ def run_sweep(
     per_length = len(runs) * cfg.max_updates
     total = per_length * len(cfg.lengths)
     finished = {int(r["length"]) for r in results}
+    trained = False
     for i, length in enumerate(cfg.lengths):
         ckpt = os.path.join(out, f"ckpt-L{length}.npz")
         if length in finished:
@@ -194,9 +213,25 @@ def run_sweep(
             if progress is None
             else (lambda done, _budget, base=done_before: progress(base + done, total))
         )
-        outcome = train(cfg.engine(length), runs, checkpoint=ckpt, progress=report)
+        left = None if time_limit is None else max(time_limit - (time.perf_counter() - started), 0)
+        if left == 0 and trained:
+            break
+        trained = True  # past the time limit, a call trains one compiled call, then pauses
+        outcome = train(cfg.engine(length), runs, checkpoint=ckpt, progress=report, time_limit=left)
+        if not outcome.complete:
+            if log is not None:
+                at = min(r["updates"] for r in outcome.runs if not r["solved"])
+                log(f"length {length} paused at {at:,} updates; the same call resumes it")
+            break
         tag = {"task": cfg.task.name, "length": length}
-        for r in outcome.runs:
+        params = _params_file(length)
+        # Before results.json, which marks the length as finished.
+        save_npz(
+            os.path.join(out, params),
+            {k: np.stack([p[k] for p in outcome.params]) for k in outcome.params[0]},
+            compress=True,
+        )
+        for index, r in enumerate(outcome.runs):
             m = get_method(r["method"])
             results.append(
                 {
@@ -206,6 +241,8 @@ def run_sweep(
                     "threshold": m.threshold,
                     "alpha": m.alpha,
                     "guard": m.guard,
+                    "params": params,
+                    "index": index,
                 }
             )
         diagnostics += [{**tag, **d} for d in outcome.diagnostics]
@@ -229,9 +266,33 @@ def run_sweep(
             )
     if results:  # also redraws a finished sweep's figure with the current code
         write_outputs(out, results, diagnostics, cfg)
-    if progress is not None:
+    if progress is not None and len(finished | {int(r["length"]) for r in results}) == len(
+        cfg.lengths
+    ):
         progress(total, total)
     return results
+
+
+def _params_file(length: int) -> str:
+    return f"params-L{length}.npz"
+
+
+def run_params(out: str | os.PathLike, row: dict) -> dict[str, np.ndarray]:
+    """The trained parameters of one run of a sweep folder, from its row of results.json:
+    {"W_in", "W_rec", "b", "W_out", "b_out"} as `init_rnn` makes them."""
+    try:
+        arrays = load_npz(os.path.join(out, row["params"]))
+        return {k: v[int(row["index"])] for k, v in arrays.items()}
+    except KeyError as e:
+        raise OutputFolderError(
+            f"this row names no trained parameters (missing {e}); sweeps written before they "
+            "kept them have none"
+        ) from None
+    except (OSError, CheckpointError, IndexError) as e:
+        where = os.path.join(out, row["params"])
+        raise OutputFolderError(
+            f"the parameters of run {row['index']} in {where} cannot be read ({e})"
+        ) from e
 
 
 def _resume(out: pathlib.Path, cfg: SweepConfig, runs: list[RunSpec]):
@@ -285,6 +346,7 @@ def _resume(out: pathlib.Path, cfg: SweepConfig, runs: list[RunSpec]):
     finished = set()
     for length, mine in by_length.items():
         problem = _check_length(mine, diag_by_length.get(length, []), expected, cfg.eval_every)
+        problem = problem or _check_params(out, length, mine, len(runs))
         if problem is None:
             finished.add(length)
         else:
@@ -319,6 +381,25 @@ def _check_length(rows, diagnostics, expected, eval_every) -> str | None:
             return f"has diagnostics that do not match its results (run {key})"
     if seen:
         return f"has diagnostics of runs it does not have ({sorted(seen)[0]})"
+    return None
+
+
+def _check_params(out: pathlib.Path, length: int, rows: list[dict], n_runs: int) -> str | None:
+    """Why the trained parameters of one length are not all there (None: they are)."""
+    if any(r.get("params") != _params_file(length) for r in rows):
+        return "has no trained parameters (written before sweeps kept them)"
+    try:
+        arrays = load_npz(out / _params_file(length))
+    except (OSError, CheckpointError):
+        return f"has a missing or damaged {_params_file(length)}"
+    if not arrays or any(len(v) != n_runs for v in arrays.values()):
+        return f"has a {_params_file(length)} without one entry per run"
+    try:
+        indices = sorted(int(r["index"]) for r in rows)
+    except (TypeError, KeyError, ValueError):
+        indices = None
+    if indices != list(range(n_runs)):
+        return "has rows whose parameter indices are not one per run"
     return None
 
 
