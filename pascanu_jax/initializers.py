@@ -52,6 +52,7 @@ SCHEMES = MappingProxyType(
         "smart_tanh": InitScheme("smart_tanh", "tanh", 0.01, 0.01, 0.01, 15, 0.95),
     }
 )
+"""The paper's three initialisations by name (§4.1): sigmoid, basic_tanh, smart_tanh."""
 
 
 def get_scheme(scheme: str | InitScheme) -> InitScheme:

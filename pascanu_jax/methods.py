@@ -55,6 +55,8 @@ METHODS = MappingProxyType(
         "MSGD-CR": Method("MSGD-CR", 1.0, 4.0),
     }
 )
+"""The paper's three methods by name (§4): MSGD = (threshold inf, alpha 0, no guard),
+MSGD-C = (1, 0, guard), MSGD-CR = (1, 4, guard)."""
 
 
 def get_method(method: str | Method) -> Method:

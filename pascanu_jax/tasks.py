@@ -54,6 +54,7 @@ TASK_NAMES = (
     "memorization",
     *MEMORIZATION_PRESETS,
 )
+"""The names `get_task` accepts: the six tasks of §4 and memorization's two variants."""
 
 
 @dataclasses.dataclass(frozen=True)

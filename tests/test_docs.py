@@ -6,14 +6,17 @@ example in it runs.
 - Every ```python block of README.md and of the pages under docs/ runs, the blocks of one
   page in order in one namespace, in a scratch folder where `docs` and `scripts` lead to
   the repository's (so a block reads committed results and writes only scratch files). A
-  block whose first line starts with `# not run` is skipped: the rest of that line says
-  why (it trains for minutes, or needs data that is not here). Shell blocks (```bash) are
-  not run.
+  block whose first line is `# not run: <why>` is not run; it is reported as a skipped
+  test with that reason.
+- ```bash blocks are commands (installs, experiments that train for minutes) and are not
+  run; every `python scripts/<name>.py ...` and `pascanu-jax <command> ...` line in them
+  is parsed by that command's own `parse_args`, so a renamed or mistyped flag fails.
 - Every docstring example (`>>>`) of the package runs as a doctest, with `pj`, `jax`,
-  `jnp`, `np` and `optax` already imported; ELLIPSIS and NORMALIZE_WHITESPACE are on.
+  `jnp`, `np` and `optax` already imported; ELLIPSIS and NORMALIZE_WHITESPACE are on. An
+  example marked `# doctest: +SKIP` needs a line `>>> # not run: <why>` in its
+  docstring, and is reported as a skipped test with that reason.
 - Every public function has such an example.
 """
-
 from __future__ import annotations
 
 import doctest
@@ -23,6 +26,7 @@ import os
 import pathlib
 import pkgutil
 import re
+import shlex
 import subprocess
 import sys
 
@@ -37,7 +41,7 @@ import pascanu_jax as pj
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(p for p in DOCS.rglob("*.md") if "results" not in p.parts)]
-NOT_RUN = "# not run"
+NOT_RUN = re.compile(r"^\s*(?:>>> )?# not run: (.+)$", re.M)
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.M | re.S)
 API_PAGES = sorted((DOCS / "api").glob("*.md"))
 # The public modules whose names the API reference lists: the package's top level
@@ -75,6 +79,16 @@ def test_every_python_block_is_seen():
         assert not indented, f"{_rel(page)}: put ```python blocks at the margin"
 
 
+def not_run_blocks() -> list[tuple[str, str]]:
+    """(page and block, why) of every ```python block marked `# not run: <why>`."""
+    found = []
+    for page in PAGES:
+        for i, (info, code) in enumerate(blocks(page)):
+            if info == "python" and (m := NOT_RUN.match(code.splitlines()[0])):
+                found.append((f"{_rel(page)}, block {i + 1}", m[1]))
+    return found
+
+
 @pytest.mark.parametrize("page", python_pages(), ids=_rel)
 def test_examples_of_the_page_run(page, tmp_path, monkeypatch):
     import matplotlib
@@ -85,10 +99,51 @@ def test_examples_of_the_page_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__docs__"}
     for i, (info, code) in enumerate(blocks(page)):
-        if info != "python" or code.startswith(NOT_RUN):
-            continue
+        if info != "python" or NOT_RUN.match(code.splitlines()[0]):
+            continue  # reported by test_example_not_run
         compiled = compile(code, f"{_rel(page)}, block {i + 1}", "exec")
         exec(compiled, namespace)
+
+
+def _commands() -> list[tuple[str, str, list[str]]]:
+    """(where, command module, argv) of every experiment command in a ```bash block."""
+    scripts = {p.stem: p for p in (ROOT / "scripts").glob("*.py")}
+    found = []
+    for page in PAGES:
+        for i, (info, code) in enumerate(blocks(page)):
+            if info != "bash":
+                continue
+            for line in code.replace("\\\n", " ").splitlines():
+                words = shlex.split(line, comments=True)
+                for stop in ("&", "&&", "|", ";"):
+                    words = words[: words.index(stop)] if stop in words else words
+                where = f"{_rel(page)}, block {i + 1}: {line.strip()}"
+                if words[:1] == ["python"] and words[1:2] and words[1].startswith("scripts/"):
+                    name = pathlib.Path(words[1]).stem
+                    assert name in scripts, f"{where}: no such script"
+                    source = scripts[name].read_text()
+                    module = re.search(r'run_command\("(\w+)"\)', source)[1]
+                    found.append((where, module, words[2:]))
+                elif words[:1] == ["pascanu-jax"] and words[1:2]:
+                    from pascanu_jax.cli import COMMANDS
+
+                    assert words[1] in COMMANDS, f"{where}: no such command"
+                    found.append((where, COMMANDS[words[1]][0], words[2:]))
+    return found
+
+
+def test_commands_of_the_pages_parse():
+    """Every experiment command shown in a page is accepted by its command's parser."""
+    failures = []
+    for where, module, argv in _commands():
+        parse_args = getattr(importlib.import_module(f"pascanu_jax.cli.{module}"), "parse_args", None)
+        if parse_args is None or "--help" in argv or "-h" in argv:
+            continue  # report's arguments are read by its main; --help prints and exits
+        try:
+            parse_args(argv)
+        except SystemExit as e:
+            failures.append(f"{where} (exit {e.code})")
+    assert failures == [], "commands that their parser refuses (its message above)"
 
 
 def _modules() -> list:
@@ -108,6 +163,16 @@ def _doctests():
     return sorted({t.name: t for t in tests}.values(), key=lambda t: t.name)
 
 
+def _not_run_examples() -> list[tuple[str, str]]:
+    """(docstring, why) of every docstring example marked `# doctest: +SKIP`."""
+    found = []
+    for test in _doctests():
+        if any(e.options.get(doctest.SKIP) for e in test.examples):
+            reasons = NOT_RUN.findall(test.docstring or "")
+            found += [(test.name, r) for r in reasons] or [(test.name, "")]
+    return found
+
+
 @pytest.mark.parametrize("test", _doctests(), ids=lambda t: t.name)
 def test_docstring_examples(test, tmp_path, monkeypatch):
     import matplotlib
@@ -119,6 +184,15 @@ def test_docstring_examples(test, tmp_path, monkeypatch):
     runner = doctest.DocTestRunner(optionflags=flags)
     runner.run(test, out=lambda s: print(s, end=""))
     assert runner.failures == 0, f"{test.name}: {runner.failures} failed (output above)"
+
+
+@pytest.mark.parametrize(
+    ("where", "why"), not_run_blocks() + _not_run_examples(), ids=lambda x: str(x)[:60]
+)
+def test_example_not_run(where, why):
+    """Examples that are shown but not run, each with its reason, listed as skipped."""
+    assert why, f"{where}: an example marked +SKIP needs a line `>>> # not run: <why>`"
+    pytest.skip(f"{where}: not run: {why}")
 
 
 def _public_objects() -> dict[str, object]:
