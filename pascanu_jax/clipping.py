@@ -115,6 +115,16 @@ def clip_by_pascanu_norm(
 
     Returns:
       An `optax.GradientTransformation` whose state is a `PascanuClipState`.
+
+    Examples:
+      >>> tx = pj.clip_by_pascanu_norm(1.0)
+      >>> state = tx.init({"w": jnp.zeros(2)})
+      >>> g, state = tx.update({"w": jnp.array([3.0, 4.0])}, state)
+      >>> g["w"], float(state.norm)  # rescaled to norm 1; the norm before
+      (Array([0.6, 0.8], dtype=float32), 5.0)
+      >>> g, state = tx.update({"w": jnp.array([jnp.nan, 1.0])}, state)
+      >>> g["w"], int(state.nonfinite)  # "skip": a non-finite gradient makes no update
+      (Array([0., 0.], dtype=float32), 1)
     """
     _check_threshold(threshold)
     if nonfinite not in NONFINITE_MODES:

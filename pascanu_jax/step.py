@@ -77,7 +77,17 @@ def rnn_gradients(
     backend=backend)`.
 
     `activation` ("tanh", "sigmoid" or a boolean flag, True = tanh) and `alpha` (the weight
-    of Omega; 0 for MSGD and MSGD-C) may be traced; `backend` is "xla" or "pallas"."""
+    of Omega; 0 for MSGD and MSGD-C) may be traced; `backend` is "xla" or "pallas".
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> gradients = pj.rnn_gradients(task, activation="tanh", alpha=4.0)  # MSGD-CR
+      >>> loss, omega, grads = gradients(params, (inputs, targets))
+      >>> grads["W_rec"].shape
+      (4, 4)
+    """
     kw = dict(task=task, activation=activation, alpha=alpha, bound=bound, backend=backend)
 
     def gradients(params, batch):
@@ -89,7 +99,15 @@ def rnn_gradients(
 
 def init_opt_state(params: Any) -> optax.OptState:
     """The optimizer state `sgd_step` expects: the clipping statistics at zero (it does not
-    depend on the threshold, learning rate or guard)."""
+    depend on the threshold, learning rate or guard).
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> opt_state = pj.init_opt_state(params)
+      >>> int(pj.clip_state(opt_state).clipped)
+      0
+    """
     return sgd_with_clipping(1.0).init(params)
 
 
@@ -119,6 +137,20 @@ def sgd_step(
       nonfinite: what the guard does, "skip" or the authors' "shrink".
       active: False keeps params and opt_state bitwise as they were and zeroes the metrics
         (a frozen run of a vmapped program); may be traced.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> gradients = pj.rnn_gradients(task, activation="tanh", alpha=0.0)
+      >>> opt_state = pj.init_opt_state(params)
+      >>> batch = (inputs, targets)
+      >>> new, opt_state, metrics = pj.sgd_step(gradients, params, opt_state, batch, threshold=1.0)
+      >>> bool(metrics.grad_norm > 0), int(pj.clip_state(opt_state).clipped) == int(metrics.clipped)
+      (True, True)
+      >>> same, _, _ = pj.sgd_step(gradients, params, opt_state, batch, threshold=1.0, active=False)
+      >>> bool(jnp.array_equal(same["W_rec"], params["W_rec"]))  # a frozen run stays as it was
+      True
     """
     tx = sgd_with_clipping(threshold, learning_rate, nonfinite=nonfinite, guard=guard)
     loss, omega, grads = gradients(params, batch)

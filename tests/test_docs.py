@@ -11,12 +11,14 @@ example in it runs.
 - ```bash blocks are commands (installs, experiments that train for minutes) and are not
   run; every `python scripts/<name>.py ...` and `pascanu-jax <command> ...` line in them
   is parsed by that command's own `parse_args`, so a renamed or mistyped flag fails.
-- Every docstring example (`>>>`) of the package runs as a doctest, with `pj`, `jax`,
-  `jnp`, `np` and `optax` already imported; ELLIPSIS and NORMALIZE_WHITESPACE are on. An
+- Every docstring example (`>>>`) of the package runs as a doctest, in a scratch folder
+  where `docs` leads to the repository's, with `pj`, `jax`, `jnp`, `np` and `optax`
+  already imported; ELLIPSIS and NORMALIZE_WHITESPACE are on. An
   example marked `# doctest: +SKIP` needs a line `>>> # not run: <why>` in its
   docstring, and is reported as a skipped test with that reason.
 - Every public function has such an example.
 """
+
 from __future__ import annotations
 
 import doctest
@@ -136,7 +138,8 @@ def test_commands_of_the_pages_parse():
     """Every experiment command shown in a page is accepted by its command's parser."""
     failures = []
     for where, module, argv in _commands():
-        parse_args = getattr(importlib.import_module(f"pascanu_jax.cli.{module}"), "parse_args", None)
+        command = importlib.import_module(f"pascanu_jax.cli.{module}")
+        parse_args = getattr(command, "parse_args", None)
         if parse_args is None or "--help" in argv or "-h" in argv:
             continue  # report's arguments are read by its main; --help prints and exits
         try:
@@ -178,6 +181,7 @@ def test_docstring_examples(test, tmp_path, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
+    (tmp_path / "docs").symlink_to(DOCS)  # examples read committed results
     monkeypatch.chdir(tmp_path)
     test.globs.update(pj=pj, jax=jax, jnp=jnp, np=np, optax=optax)
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
@@ -202,9 +206,9 @@ def _public_objects() -> dict[str, object]:
         module = importlib.import_module(name)
         for n, obj in vars(module).items():
             defined_here = getattr(obj, "__module__", None) == name
-            if not n.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj)):
-                if defined_here:
-                    objects[f"{name}.{n}"] = obj
+            public = not n.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
+            if public and defined_here:
+                objects[f"{name}.{n}"] = obj
         for n in getattr(module, "__all__", ()):
             objects[f"{name}.{n}"] = getattr(module, n)
     return objects

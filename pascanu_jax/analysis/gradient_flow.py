@@ -61,6 +61,14 @@ def measure_gradient_flow(
     E is the batch mean, so each sequence's d_k carries a factor 1/B; a plot of
     log10 |dE/dh_k| against k is only shifted by it. Steps after a padded sequence's last
     real step do not affect E: their |d_k| is 0.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> flow = pj.measure_gradient_flow(params, inputs, targets, task=task, activation="tanh")
+      >>> flow.contributions.shape, flow.ratios.shape  # (T, B)
+      ((10, 2), (10, 2))
     """
     if isinstance(task, str):
         from pascanu_jax.tasks import resolve_task  # the catalogue, only for a name
@@ -85,7 +93,15 @@ def temporal_contributions(
     activation: str | Array,
     per_sequence: bool = False,
 ) -> Array:
-    """|dE/dh_k| for k = 1..T: (T,), the mean over the batch, or (T, B) if per_sequence."""
+    """|dE/dh_k| for k = 1..T: (T,), the mean over the batch, or (T, B) if per_sequence.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> pj.temporal_contributions(params, inputs, targets, task=task, activation="tanh").shape
+      (10,)
+    """
     flow = measure_gradient_flow(params, inputs, targets, task=task, activation=activation)
     norms = flow.contributions
     return norms if per_sequence else jnp.mean(norms, axis=1)
