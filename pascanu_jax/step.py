@@ -47,13 +47,14 @@ GradientFn = Callable[[Any, Any], tuple[Array, Array, Any]]
 class StepMetrics(NamedTuple):
     """What one update saw; all zero (False) for a run that is not active.
 
-    loss: E on the batch at the parameters before the update.
-    omega: Omega on the batch (0 where the gradient function has no regulariser).
-    grad_norm: ||g|| before clipping (NaN or Inf when the gradient was).
-    clipped: bool, Algorithm 1 rescaled g (||g|| >= threshold, guard not tripped).
-    nonfinite: bool, ||g|| was NaN or Inf (with nonfinite="shrink": or > 1e10).
-    update: the change made to the parameters (-learning_rate times the clipped g),
-      like params.
+    Attributes:
+      loss: E on the batch at the parameters before the update.
+      omega: Omega on the batch (0 where the gradient function has no regulariser).
+      grad_norm: ||g|| before clipping (NaN or Inf when the gradient was).
+      clipped: bool, Algorithm 1 rescaled g (||g|| >= threshold, guard not tripped).
+      nonfinite: bool, ||g|| was NaN or Inf (with nonfinite="shrink": or > 1e10).
+      update: the change made to the parameters (-learning_rate times the clipped g),
+        like params.
     """
 
     loss: Array

@@ -116,8 +116,9 @@ def critical_states(w: float) -> tuple[float, float] | None:
 class Bifurcations:
     """The two saddle-node bifurcations of F for a given w > 4 (Fig. 3).
 
-    b1: an attractor appears (at state x1) when b decreases through b1.
-    b2: the upper attractor disappears (at state x2) when b decreases through b2 < b1.
+    Attributes:
+      b1: an attractor appears (at state x1) when b decreases through b1.
+      b2: the upper attractor disappears (at state x2) when b decreases through b2 < b1.
     """
 
     w: float

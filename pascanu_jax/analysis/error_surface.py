@@ -71,11 +71,12 @@ def error_surface_grid(ws: Array, bs: Array, problem: OneUnitProblem = FIG6) -> 
 class Descent(NamedTuple):
     """Gradient descent paths on E(w, b); leading axes as the starts and thresholds.
 
-    points: (..., updates + 1, 2) the (w, b) visited, the start first.
-    errors: (..., updates + 1) E at those points.
-    grad_norms: (..., updates) |dE/d(w, b)| before clipping.
-    steps: (..., updates, 2) the update applied (points[k + 1] - points[k]).
-    clipped: (..., updates) bool, the update was rescaled by Algorithm 1.
+    Attributes:
+      points: (..., updates + 1, 2) the (w, b) visited, the start first.
+      errors: (..., updates + 1) E at those points.
+      grad_norms: (..., updates) |dE/d(w, b)| before clipping.
+      steps: (..., updates, 2) the update applied (points[k + 1] - points[k]).
+      clipped: (..., updates) bool, the update was rescaled by Algorithm 1.
     """
 
     points: Array

@@ -30,9 +30,10 @@ Array = jax.Array
 class GradientFlow(NamedTuple):
     """The backward pass of one batch, per step k = 1..T (axis 0) and sequence (axis 1).
 
-    loss: E of the batch (the task loss, a mean over the batch).
-    contributions: (T, B) |dE/dh_k|, the L2 norm over the hidden units.
-    ratios: (T, B) |d_k dh_k/dh_{k-1}| / |d_k|; NaN where |d_k|^2 < bound.
+    Attributes:
+      loss: E of the batch (the task loss, a mean over the batch).
+      contributions: (T, B) |dE/dh_k|, the L2 norm over the hidden units.
+      ratios: (T, B) |d_k dh_k/dh_{k-1}| / |d_k|; NaN where |d_k|^2 < bound.
     """
 
     loss: Array

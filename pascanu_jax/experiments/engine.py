@@ -68,17 +68,18 @@ class RunSpec:
 class EngineConfig:
     """Everything that fixes the compiled program of one task and length range.
 
-    lengths: [lo, hi) nominal lengths; one length L is (L, L + 1). With a range, every
-      update draws its length uniformly (the paper's [50, 200) training, §4.1.1) from a
-      schedule shared by all runs, and trains on a batch padded to the longest length of
-      its bucket (see `length_buckets`), so there is no recompile per length.
-    success: a run is solved when its misclassified fraction is < success (paper: 1%).
-    stop_on_success: False: no run stops at a passed screen; every run trains to
-      max_updates and is checked once there (to train on after a first success).
-    nonfinite: clip_by_pascanu_norm's guard rule; "shrink" is the authors'. Methods without
-      the guard (plain MSGD) apply a non-finite gradient and the run ends as a failure.
-    length_buckets: a range is cut into this many buckets of lengths, each one compiled
-      step (1: always pad to hi - 1, the cost of the longest length).
+    Attributes:
+      lengths: [lo, hi) nominal lengths; one length L is (L, L + 1). With a range, every
+        update draws its length uniformly (the paper's [50, 200) training, §4.1.1) from a
+        schedule shared by all runs, and trains on a batch padded to the longest length of
+        its bucket (see `length_buckets`), so there is no recompile per length.
+      success: a run is solved when its misclassified fraction is < success (paper: 1%).
+      stop_on_success: False: no run stops at a passed screen; every run trains to
+        max_updates and is checked once there (to train on after a first success).
+      nonfinite: clip_by_pascanu_norm's guard rule; "shrink" is the authors'. Methods without
+        the guard (plain MSGD) apply a non-finite gradient and the run ends as a failure.
+      length_buckets: a range is cut into this many buckets of lengths, each one compiled
+        step (1: always pad to hi - 1, the cost of the longest length).
     """
 
     task: Task

@@ -57,9 +57,10 @@ LN2 = math.log(2.0)
 class SequenceSet(NamedTuple):
     """A stream of rows and the items (sequences) cut from it; a pytree, so jit takes it.
 
-    data: (N, 88) uint8 piano-roll rows, or (N,) int32 symbol ids.
-    offsets: (n,) int32, the first row of each item.
-    lengths: (n,) int32, the number of predicted steps of each item.
+    Attributes:
+      data: (N, 88) uint8 piano-roll rows, or (N,) int32 symbol ids.
+      offsets: (n,) int32, the first row of each item.
+      lengths: (n,) int32, the number of predicted steps of each item.
     """
 
     data: Array
