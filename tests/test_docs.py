@@ -269,3 +269,21 @@ def test_readme_links_every_manual_page():
     pages = {_rel(p) for p in DOCS.glob("*.md")} | {_rel(p) for p in DOCS.glob("*/*.md")}
     pages -= {_rel(p) for p in API_PAGES if p.name != "index.md"}
     assert sorted(pages - links) == [], "manual pages that README.md does not link"
+
+
+def test_ci_runs_the_commands_of_readme():
+    """.ci/run installs and tests with README's two commands, so CI builds what README says."""
+    commands = {
+        line.strip()
+        for info, code in blocks(ROOT / "README.md")
+        if info == "bash"
+        for line in code.splitlines()
+    }
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    steps = [
+        ci[i + 1].strip()
+        for i, line in enumerate(ci)
+        if line.startswith("# ") and "(README" in line
+    ]
+    assert len(steps) == 2, "the install and test steps of .ci/run, each after its comment"
+    assert set(steps) <= commands, "README's install and test commands differ from .ci/run's"

@@ -65,11 +65,11 @@ def measure_gradient_flow(
 
     Examples:
       >>> task = pj.get_task("temporal_order")
-      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
-      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 50, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 20, 50)  # (T, B, n_in), (B,)
       >>> flow = pj.measure_gradient_flow(params, inputs, targets, task=task, activation="tanh")
       >>> flow.contributions.shape, flow.ratios.shape  # (T, B)
-      ((10, 2), (10, 2))
+      ((50, 20), (50, 20))
     """
     if isinstance(task, str):
         from pascanu_jax.tasks import resolve_task  # the catalogue, only for a name
@@ -98,10 +98,10 @@ def temporal_contributions(
 
     Examples:
       >>> task = pj.get_task("temporal_order")
-      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
-      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 50, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 20, 50)  # (T, B, n_in), (B,)
       >>> pj.temporal_contributions(params, inputs, targets, task=task, activation="tanh").shape
-      (10,)
+      (50,)
     """
     flow = measure_gradient_flow(params, inputs, targets, task=task, activation=activation)
     norms = flow.contributions
