@@ -30,11 +30,14 @@ AUTHORS_BLOWUP_NORM = 1e10
 class PascanuClipState(NamedTuple):
     """State of `clip_by_pascanu_norm`.
 
-    norm: pre-clip global norm of the last update (may be NaN or Inf).
-    count: updates seen. clipped: updates rescaled (norm >= threshold, guard not tripped).
-    nonfinite: updates whose norm was non-finite (with "shrink": or > 1e10). With the guard
-      on each is a guard trip; with it off (plain MSGD) the update was applied as it was.
-    norm_sum: sum of the norms of the other updates.
+    Attributes:
+      norm: pre-clip global norm of the last update (may be NaN or Inf).
+      count: updates seen.
+      clipped: updates rescaled (norm >= threshold, guard not tripped).
+      nonfinite: updates whose norm was non-finite (with "shrink": or above 1e10). With the
+        guard on each is a guard trip; with it off (plain MSGD) the update was applied as
+        it was.
+      norm_sum: sum of the norms of the other updates.
     """
 
     norm: jax.Array
@@ -103,8 +106,8 @@ def clip_by_pascanu_norm(
         thresholds. `jnp.inf` disables clipping (plain MSGD).
       nonfinite: what to do when the norm is NaN or Inf.
         "skip" (default): the update is zero, so SGD leaves the parameters unchanged.
-        "shrink": the authors' rule (their code; docs/protocol.md): when the norm is NaN, Inf or
-        > 1e10, the update becomes `shrink_factor * params` for the leaves selected by
+        "shrink": the authors' rule (their code; docs/protocol.md): when the norm is NaN, Inf
+        or above 1e10, the update becomes `shrink_factor * params` for the leaves selected by
         `shrink_mask` (W_rec by default) and 0 elsewhere; under SGD with rate lr this
         multiplies W_rec by (1 - lr * shrink_factor). Needs `params` in `update`.
       shrink_mask: pytree of bools like params, or a callable params -> such a pytree.
@@ -115,6 +118,16 @@ def clip_by_pascanu_norm(
 
     Returns:
       An `optax.GradientTransformation` whose state is a `PascanuClipState`.
+
+    Examples:
+      >>> tx = pj.clip_by_pascanu_norm(1.0)
+      >>> state = tx.init({"w": jnp.zeros(2)})
+      >>> g, state = tx.update({"w": jnp.array([3.0, 4.0])}, state)
+      >>> g["w"], float(state.norm)  # rescaled to norm 1; the norm before
+      (Array([0.6, 0.8], dtype=float32), 5.0)
+      >>> g, state = tx.update({"w": jnp.array([jnp.nan, 1.0])}, state)
+      >>> g["w"], int(state.nonfinite)  # "skip": a non-finite gradient makes no update
+      (Array([0., 0.], dtype=float32), 1)
     """
     _check_threshold(threshold)
     if nonfinite not in NONFINITE_MODES:

@@ -41,13 +41,15 @@ class PascanuRNNCell(nnx.RNNCellBase):
     "params" stream and split as `init_rnn` splits it.
 
     Args:
-      in_features, hidden_features: n_in and H.
+      in_features: n_in.
+      hidden_features: H.
       scheme: "sigmoid", "basic_tanh" or "smart_tanh" (`initializers.SCHEMES`); gives the
         default initializers and, unless `activation` is given, the activation.
       activation: "tanh" or "sigmoid".
-      kernel_init, recurrent_kernel_init, bias_init: initializers `(key, shape, dtype)` of
-        W_in (n_in, H), W_rec (H, H) and b (H,); None: the scheme's
-        (`initializers.kernel_init(scheme)`, ...).
+      kernel_init: initializer `(key, shape, dtype)` of W_in (n_in, H); None: the
+        scheme's (`initializers.kernel_init(scheme)`).
+      recurrent_kernel_init: the same for W_rec (H, H); None: the scheme's.
+      bias_init: the same for b (H,); None: the scheme's.
       dtype: the dtype of the computation; None: inferred from the carry, inputs and
         parameters (`flax.nnx.nn.dtypes.promote_dtype`).
       param_dtype: the dtype of the parameters and of the initial carry.

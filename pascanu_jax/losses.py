@@ -40,9 +40,10 @@ LINEAR_TOLERANCE = 0.04
 class Padded(NamedTuple):
     """Targets of sequences padded to a common number of steps T.
 
-    target: the targets, as for unpadded sequences ((B,) labels, (B, n_out) values, or
-      (T, B) labels for all_softmax).
-    last: (B,) int, index of each sequence's last real step (its length - 1).
+    Attributes:
+      target: the targets, as for unpadded sequences ((B,) labels, (B, n_out) values, or
+        (T, B) labels for all_softmax).
+      last: (B,) int, index of each sequence's last real step (its length - 1).
     """
 
     target: Array

@@ -55,10 +55,17 @@ METHODS = MappingProxyType(
         "MSGD-CR": Method("MSGD-CR", 1.0, 4.0),
     }
 )
+"""The paper's three methods by name (§4): MSGD = (threshold inf, alpha 0, no guard),
+MSGD-C = (1, 0, guard), MSGD-CR = (1, 4, guard)."""
 
 
 def get_method(method: str | Method) -> Method:
-    """Look up a method by name; ValueError lists the valid ones."""
+    """Look up a method by name; ValueError lists the valid ones.
+
+    Examples:
+      >>> pj.get_method("MSGD-C")
+      Method(name='MSGD-C', threshold=1.0, alpha=0.0, guard=True)
+    """
     if isinstance(method, Method):
         return method
     if method not in METHODS:
@@ -74,6 +81,12 @@ def sgd_with_clipping(
     `threshold` (and `guard` among `clip_options`) may be traced: one program for all
     methods. `step.sgd_step` makes an update with it; `clip_state(state)` reads the
     clipping statistics of its state.
+
+    Examples:
+      >>> tx = pj.sgd_with_clipping(1.0)  # MSGD-C at the paper's rate 0.01
+      >>> updates, _ = tx.update({"w": jnp.array([3.0, 4.0])}, tx.init({"w": jnp.zeros(2)}))
+      >>> updates["w"]  # -0.01 times the gradient rescaled to norm 1
+      Array([-0.006, -0.008], dtype=float32)
     """
     return optax.chain(clip_by_pascanu_norm(threshold, **clip_options), optax.sgd(learning_rate))
 
@@ -82,7 +95,16 @@ def clip_state(opt_state) -> PascanuClipState:
     """The `PascanuClipState` inside an optimizer state, found by type: read the clipping
     statistics through this (`clip_state(s).norm`, `.clipped`, `.nonfinite`, `.mean_norm`),
     never by position (`s[0]`), which depends on how the chain is built. Works on states
-    with leading axes (vmapped runs): the fields then carry them too."""
+    with leading axes (vmapped runs): the fields then carry them too.
+
+    Examples:
+      >>> tx = pj.sgd_with_clipping(1.0)
+      >>> state = tx.init({"w": jnp.zeros(2)})
+      >>> _, state = tx.update({"w": jnp.array([3.0, 4.0])}, state)
+      >>> clip = pj.clip_state(state)
+      >>> float(clip.norm), int(clip.clipped), int(clip.nonfinite)
+      (5.0, 1, 0)
+    """
     found = [
         s
         for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, PascanuClipState))

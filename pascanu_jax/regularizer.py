@@ -44,6 +44,14 @@ def error_one_step_back(W_rec: Array, states: Array, d: Array, activation: str |
     """a_k W_rec^T = d_k dh_k/dh_{k-1}: the error d_k = dE/dh_k carried back one step.
 
     a_k = d_k * act'(h_k). Shapes: W_rec (H, H), states and d (T, B, H) -> (T, B, H).
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> _, states, d, _ = pj.bptt(params, inputs, targets, task=task, activation="tanh")
+      >>> pj.error_one_step_back(params["W_rec"], states, d, "tanh").shape
+      (10, 2, 4)
     """
     return (d * activation_derivative(states, activation)) @ W_rec.T
 
@@ -55,6 +63,14 @@ def jacobian_norm_ratios(
 
     The ratios that Omega pushes towards 1 (eq. 9): above 1 the error grows going back in
     time, below 1 it vanishes.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> _, states, d, _ = pj.bptt(params, inputs, targets, task=task, activation="tanh")
+      >>> pj.jacobian_norm_ratios(params["W_rec"], states, d, "tanh").shape  # (T, B)
+      (10, 2)
     """
     back = error_one_step_back(W_rec, states, d, activation)
     d_sq = jnp.sum(d * d, axis=-1)
@@ -74,6 +90,15 @@ def omega(
       d: (T, B, H) total derivatives dE/dh_k; held constant.
       activation: "tanh", "sigmoid" or a boolean flag (True = tanh).
       bound: pairs with |d_k|^2 < bound are left out.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> _, states, d, _ = pj.bptt(params, inputs, targets, task=task, activation="tanh")
+      >>> value, immediate = jax.value_and_grad(pj.omega)(params["W_rec"], states, d, "tanh")
+      >>> value.shape, immediate.shape  # Omega and its immediate derivative dOmega+/dW_rec
+      ((), (4, 4))
     """
     h = jax.lax.stop_gradient(states)
     d = jax.lax.stop_gradient(d)
@@ -90,6 +115,16 @@ def bptt(
     d_k is the total derivative of E w.r.t. the state h_k (all paths through later steps),
     the "temporal contribution" factor of eq. (4); |d_k| against k shows the gradient
     vanishing or exploding. Shapes: states and d (T, B, H). `task` as in `loss_and_grads`.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> loss, states, d, grads = pj.bptt(params, inputs, targets, task=task, activation="tanh")
+      >>> states.shape, d.shape  # d_k = dE/dh_k
+      ((10, 2, 4), (10, 2, 4))
+      >>> sorted(grads)
+      ['W_in', 'W_out', 'W_rec', 'b', 'b_out']
     """
     task = _objective(task, params, inputs)
     return _bptt(params, inputs, targets, activation_flag(activation), task=task)
@@ -169,6 +204,16 @@ def loss_and_grads(
 
     Returns:
       (loss, omega, grads), grads with the structure of params.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> loss, omega, grads = pj.loss_and_grads(
+      ...     params, inputs, targets, task=task, activation="tanh", alpha=4.0
+      ... )
+      >>> bool(omega >= 0), grads["W_rec"].shape
+      (True, (4, 4))
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")

@@ -60,7 +60,12 @@ def activation_coefficients(activation: str | Array, dtype=jnp.float32) -> tuple
 
 
 def activate(z: Array, activation: str | Array) -> Array:
-    """act(z) = scale * tanh(slope * z) + shift (module docstring)."""
+    """act(z) = scale * tanh(slope * z) + shift (module docstring).
+
+    Examples:
+      >>> pj.activate(jnp.array([0.0, 1.0]), "sigmoid")
+      Array([0.5      , 0.7310586], dtype=float32)
+    """
     scale, slope, shift = activation_coefficients(activation, z.dtype)
     return scale * jnp.tanh(slope * z) + shift
 
@@ -69,6 +74,10 @@ def activation_derivative(h: Array, activation: str | Array) -> Array:
     """act'(z) written in terms of the state h = act(z).
 
     tanh: 1 - h^2; sigmoid: h (1 - h). In general scale * slope * (1 - ((h - shift)/scale)^2).
+
+    Examples:
+      >>> pj.activation_derivative(jnp.array([0.0, 0.5]), "tanh")  # 1 - h^2
+      Array([1.  , 0.75], dtype=float32)
     """
     scale, slope, shift = activation_coefficients(activation, h.dtype)
     t = (h - shift) / scale
@@ -140,6 +149,13 @@ def rnn_states(params: Params, inputs: Array, activation: str | Array) -> Array:
 
     Returns:
       states (T, B, H), in the dtype of the inputs and parameters.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> pj.rnn_states(params, inputs, "tanh").shape  # (T, B, H)
+      (10, 2, 4)
     """
     if inputs.ndim != 3:
         raise ValueError(f"inputs must be (T, B, n_in), got shape {tuple(inputs.shape)}")
@@ -149,5 +165,12 @@ def rnn_states(params: Params, inputs: Array, activation: str | Array) -> Array:
 
 
 def readout(params: Params, states: Array) -> Array:
-    """Linear output y = h @ W_out + b_out, for states of any leading shape."""
+    """Linear output y = h @ W_out + b_out, for states of any leading shape.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> pj.readout(params, jnp.zeros((10, 2, 4))).shape  # (T, B, n_out)
+      (10, 2, 4)
+    """
     return states @ params["W_out"] + params["b_out"]

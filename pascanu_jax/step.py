@@ -47,13 +47,14 @@ GradientFn = Callable[[Any, Any], tuple[Array, Array, Any]]
 class StepMetrics(NamedTuple):
     """What one update saw; all zero (False) for a run that is not active.
 
-    loss: E on the batch at the parameters before the update.
-    omega: Omega on the batch (0 where the gradient function has no regulariser).
-    grad_norm: ||g|| before clipping (NaN or Inf when the gradient was).
-    clipped: bool, Algorithm 1 rescaled g (||g|| >= threshold, guard not tripped).
-    nonfinite: bool, ||g|| was NaN or Inf (with nonfinite="shrink": or > 1e10).
-    update: the change made to the parameters (-learning_rate times the clipped g),
-      like params.
+    Attributes:
+      loss: E on the batch at the parameters before the update.
+      omega: Omega on the batch (0 where the gradient function has no regulariser).
+      grad_norm: ||g|| before clipping (NaN or Inf when the gradient was).
+      clipped: bool, Algorithm 1 rescaled g (||g|| >= threshold, guard not tripped).
+      nonfinite: bool, ||g|| was NaN or Inf (with nonfinite="shrink": or > 1e10).
+      update: the change made to the parameters (-learning_rate times the clipped g),
+        like params.
     """
 
     loss: Array
@@ -77,7 +78,17 @@ def rnn_gradients(
     backend=backend)`.
 
     `activation` ("tanh", "sigmoid" or a boolean flag, True = tanh) and `alpha` (the weight
-    of Omega; 0 for MSGD and MSGD-C) may be traced; `backend` is "xla" or "pallas"."""
+    of Omega; 0 for MSGD and MSGD-C) may be traced; `backend` is "xla" or "pallas".
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> gradients = pj.rnn_gradients(task, activation="tanh", alpha=4.0)  # MSGD-CR
+      >>> loss, omega, grads = gradients(params, (inputs, targets))
+      >>> grads["W_rec"].shape
+      (4, 4)
+    """
     kw = dict(task=task, activation=activation, alpha=alpha, bound=bound, backend=backend)
 
     def gradients(params, batch):
@@ -89,7 +100,15 @@ def rnn_gradients(
 
 def init_opt_state(params: Any) -> optax.OptState:
     """The optimizer state `sgd_step` expects: the clipping statistics at zero (it does not
-    depend on the threshold, learning rate or guard)."""
+    depend on the threshold, learning rate or guard).
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> opt_state = pj.init_opt_state(params)
+      >>> int(pj.clip_state(opt_state).clipped)
+      0
+    """
     return sgd_with_clipping(1.0).init(params)
 
 
@@ -109,14 +128,30 @@ def sgd_step(
 
     Args:
       gradients: (params, batch) -> (loss, omega, grads), e.g. `rnn_gradients(...)`.
-      params, opt_state: the run's parameters and optimizer state (`init_opt_state`).
+      params: the run's parameters.
+      opt_state: its optimizer state (`init_opt_state`).
       batch: passed to `gradients` as it is.
       threshold: Algorithm 1's threshold, > 0 (inf: no clipping); may be traced.
       learning_rate: SGD's step size.
-      guard, nonfinite: the non-finite rule of `clip_by_pascanu_norm` ("skip" or the
-        authors' "shrink"); `guard` may be traced (off: plain MSGD applies such a gradient).
+      guard: the non-finite guard of `clip_by_pascanu_norm`; may be traced (off: plain
+        MSGD applies such a gradient).
+      nonfinite: what the guard does, "skip" or the authors' "shrink".
       active: False keeps params and opt_state bitwise as they were and zeroes the metrics
         (a frozen run of a vmapped program); may be traced.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 2, 10)  # (T, B, n_in), (B,)
+      >>> gradients = pj.rnn_gradients(task, activation="tanh", alpha=0.0)
+      >>> opt_state = pj.init_opt_state(params)
+      >>> batch = (inputs, targets)
+      >>> new, opt_state, metrics = pj.sgd_step(gradients, params, opt_state, batch, threshold=1.0)
+      >>> bool(metrics.grad_norm > 0), int(pj.clip_state(opt_state).clipped) == int(metrics.clipped)
+      (True, True)
+      >>> same, _, _ = pj.sgd_step(gradients, params, opt_state, batch, threshold=1.0, active=False)
+      >>> bool(jnp.array_equal(same["W_rec"], params["W_rec"]))  # a frozen run stays as it was
+      True
     """
     tx = sgd_with_clipping(threshold, learning_rate, nonfinite=nonfinite, guard=guard)
     loss, omega, grads = gradients(params, batch)

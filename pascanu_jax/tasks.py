@@ -54,6 +54,7 @@ TASK_NAMES = (
     "memorization",
     *MEMORIZATION_PRESETS,
 )
+"""The names `get_task` accepts: the six tasks of §4 and memorization's two variants."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,6 +237,14 @@ def get_task(name: str, **options: int) -> Task:
 
     Options: memorization takes n_values (default 5) and n_pos (default 10); the presets
     memorization_5bit and memorization_20bit fix them. Other tasks take no options.
+
+    Examples:
+      >>> task = pj.get_task("addition")
+      >>> task.n_in, task.n_out
+      (2, 1)
+      >>> inputs, targets = task.sample(jax.random.key(0), 3, 20)
+      >>> inputs.shape
+      (21, 3, 2)
     """
     if name not in TASK_NAMES:
         raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASK_NAMES)}")

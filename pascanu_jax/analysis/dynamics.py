@@ -38,30 +38,57 @@ _BISECTION_STEPS = 200  # far past the 52 halvings that exhaust float64
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
-    """1 / (1 + exp(-x)) in float64, without overflow for large |x|."""
+    """1 / (1 + exp(-x)) in float64, without overflow for large |x|.
+
+    Examples:
+      >>> from pascanu_jax.analysis.dynamics import sigmoid
+      >>> sigmoid(np.array([0.0, 2.0])).round(4)
+      array([0.5   , 0.8808])
+    """
     x = np.asarray(x, dtype=np.float64)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def one_unit_map(x: np.ndarray | float, w: float, b: np.ndarray | float) -> np.ndarray:
-    """F(x) = w sigmoid(x) + b, eq. (8) without input."""
+    """F(x) = w sigmoid(x) + b, eq. (8) without input.
+
+    Examples:
+      >>> float(pj.one_unit_map(0.0, 5.0, -2.5))  # 0 is the unstable fixed point at w = 5, b = -2.5
+      0.0
+    """
     return w * sigmoid(x) + b
 
 
 def map_slope(x: np.ndarray | float, w: float) -> np.ndarray:
-    """F'(x) = w sigmoid(x) (1 - sigmoid(x))."""
+    """F'(x) = w sigmoid(x) (1 - sigmoid(x)).
+
+    Examples:
+      >>> from pascanu_jax.analysis.dynamics import map_slope
+      >>> float(map_slope(0.0, 5.0))  # w sigma'(0) = 5 / 4
+      1.25
+    """
     s = sigmoid(x)
     return w * s * (1.0 - s)
 
 
 def is_stable(x: np.ndarray | float, w: float) -> np.ndarray:
-    """True where a fixed point x of F is stable: |F'(x)| < 1."""
+    """True where a fixed point x of F is stable: |F'(x)| < 1.
+
+    Examples:
+      >>> pj.is_stable(pj.fixed_points(5.0, -2.5), 5.0)
+      array([ True, False,  True])
+    """
     return np.abs(map_slope(x, w)) < 1.0
 
 
 def iterate_map(x0: np.ndarray | float, w: float, b: np.ndarray | float, steps: int) -> np.ndarray:
-    """x_steps = F^steps(x0), elementwise over broadcast x0 and b."""
+    """x_steps = F^steps(x0), elementwise over broadcast x0 and b.
+
+    Examples:
+      >>> pj.iterate_map(np.array([-0.1, 0.1]), 5.0, -2.5, 100).round(3)  # either side of it
+      array([-1.776,  1.776])
+    """
     x = np.asarray(x0, dtype=np.float64) + np.zeros_like(np.asarray(b, dtype=np.float64))
     for _ in range(steps):
         x = one_unit_map(x, w, b)
@@ -72,6 +99,11 @@ def critical_states(w: float) -> tuple[float, float] | None:
     """(x_lo, x_hi) with w sigmoid'(x) = 1, or None when w <= 4 (no such x).
 
     sigmoid'(x) = s (1 - s) = 1/w gives s = (1 -+ sqrt(1 - 4/w)) / 2, x = log(s / (1 - s)).
+
+    Examples:
+      >>> from pascanu_jax.analysis.dynamics import critical_states
+      >>> tuple(round(x, 4) for x in critical_states(5.0))  # w sigma'(x) = 1
+      (-0.9624, 0.9624)
     """
     if not w > MIN_BISTABLE_W:
         return None
@@ -84,8 +116,9 @@ def critical_states(w: float) -> tuple[float, float] | None:
 class Bifurcations:
     """The two saddle-node bifurcations of F for a given w > 4 (Fig. 3).
 
-    b1: an attractor appears (at state x1) when b decreases through b1.
-    b2: the upper attractor disappears (at state x2) when b decreases through b2 < b1.
+    Attributes:
+      b1: an attractor appears (at state x1) when b decreases through b1.
+      b2: the upper attractor disappears (at state x2) when b decreases through b2 < b1.
     """
 
     w: float
@@ -96,7 +129,13 @@ class Bifurcations:
 
 
 def bifurcations(w: float) -> Bifurcations:
-    """b1 and b2 analytically: b = x - w sigmoid(x) at the critical states x_lo, x_hi."""
+    """b1 and b2 analytically: b = x - w sigmoid(x) at the critical states x_lo, x_hi.
+
+    Examples:
+      >>> b = pj.bifurcations(5.0)
+      >>> round(b.b1, 6), round(b.b2, 6)
+      (-2.34439, -2.65561)
+    """
     crit = critical_states(w)
     if crit is None:
         raise ValueError(f"F has saddle-node bifurcations only for w > 4 (got w = {w})")
@@ -132,6 +171,12 @@ def fixed_point_branches(w: float, b: np.ndarray | float) -> np.ndarray:
 
     A fixed point exactly at x_lo or x_hi (b exactly b1 or b2) is a double root without a
     sign change; it is found only up to rounding of the bracket ends.
+
+    Examples:
+      >>> branches = pj.fixed_point_branches(5.0, np.array([-2.5, -2.0]))  # lower, middle, upper
+      >>> branches.round(3) + 0.0
+      array([[-1.776,  0.   ,  1.776],
+             [   nan,    nan,  2.679]])
     """
     b = np.asarray(b, dtype=np.float64)
     lo = b + min(w, 0.0)
@@ -148,12 +193,24 @@ def fixed_point_branches(w: float, b: np.ndarray | float) -> np.ndarray:
 
 
 def fixed_points(w: float, b: float) -> np.ndarray:
-    """All fixed points of F for one b, ascending (1 to 3 of them)."""
+    """All fixed points of F for one b, ascending (1 to 3 of them).
+
+    Examples:
+      >>> pj.fixed_points(5.0, -2.5).round(3) + 0.0
+      array([-1.776,  0.   ,  1.776])
+      >>> pj.fixed_points(5.0, -2.0).round(3)  # past b1: one left
+      array([2.679])
+    """
     branches = fixed_point_branches(w, float(b))
     return np.unique(branches[~np.isnan(branches)])
 
 
 def basin_boundary(w: float, b: np.ndarray | float) -> np.ndarray:
     """The boundary between the two basins of attraction: the unstable fixed point where
-    F is bistable (b2 < b < b1, w > 4), NaN elsewhere. Same shape as b."""
+    F is bistable (b2 < b < b1, w > 4), NaN elsewhere. Same shape as b.
+
+    Examples:
+      >>> pj.basin_boundary(5.0, np.array([-2.5, -2.0])).round(3) + 0.0  # NaN outside (b2, b1)
+      array([ 0., nan])
+    """
     return fixed_point_branches(w, b)[..., 1]

@@ -39,13 +39,25 @@ FIG6 = OneUnitProblem()
 
 
 def final_state(w: Array, b: Array, problem: OneUnitProblem = FIG6) -> Array:
-    """x_steps of x_t = w sigmoid(x_{t-1}) + b from x_0 = problem.x0 (scalar w, b)."""
+    """x_steps of x_t = w sigmoid(x_{t-1}) + b from x_0 = problem.x0 (scalar w, b).
+
+    Examples:
+      >>> from pascanu_jax.analysis.error_surface import final_state
+      >>> round(float(final_state(5.0, -2.5)), 3)  # x_50 from x_0 = 0.5
+      1.776
+    """
     x0 = jnp.asarray(problem.x0, jnp.result_type(w, b, float))
     return jax.lax.fori_loop(0, problem.steps, lambda _, x: w * jax.nn.sigmoid(x) + b, x0)
 
 
 def one_unit_error(w: Array, b: Array, problem: OneUnitProblem = FIG6) -> Array:
-    """E = (sigmoid(x_steps) - target)^2 for scalar w, b; differentiable in both."""
+    """E = (sigmoid(x_steps) - target)^2 for scalar w, b; differentiable in both.
+
+    Examples:
+      >>> from pascanu_jax.analysis.error_surface import one_unit_error
+      >>> round(float(one_unit_error(5.0, -2.5)), 4)  # (sigma(x_50) - 0.7)^2
+      0.0241
+    """
     return (jax.nn.sigmoid(final_state(w, b, problem)) - problem.target) ** 2
 
 
@@ -59,11 +71,12 @@ def error_surface_grid(ws: Array, bs: Array, problem: OneUnitProblem = FIG6) -> 
 class Descent(NamedTuple):
     """Gradient descent paths on E(w, b); leading axes as the starts and thresholds.
 
-    points: (..., updates + 1, 2) the (w, b) visited, the start first.
-    errors: (..., updates + 1) E at those points.
-    grad_norms: (..., updates) |dE/d(w, b)| before clipping.
-    steps: (..., updates, 2) the update applied (points[k + 1] - points[k]).
-    clipped: (..., updates) bool, the update was rescaled by Algorithm 1.
+    Attributes:
+      points: (..., updates + 1, 2) the (w, b) visited, the start first.
+      errors: (..., updates + 1) E at those points.
+      grad_norms: (..., updates) |dE/d(w, b)| before clipping.
+      steps: (..., updates, 2) the update applied (points[k + 1] - points[k]).
+      clipped: (..., updates) bool, the update was rescaled by Algorithm 1.
     """
 
     points: Array
@@ -118,6 +131,14 @@ def descent(
 
     Returns:
       A `Descent` with leading axes (C, S).
+
+    Examples:
+      >>> paths = pj.descent(jnp.array([[4.5, -2.5]]), thresholds=jnp.array([jnp.inf, 1.0]),
+      ...     learning_rate=0.1, updates=30)
+      >>> paths.points.shape  # (threshold, start, updates + 1, (w, b))
+      (2, 1, 31, 2)
+      >>> bool(paths.clipped[1].any()), bool(paths.clipped[0].any())
+      (True, False)
     """
     starts = jnp.asarray(starts, jnp.float32)
     thresholds = jnp.asarray(thresholds, jnp.float32)

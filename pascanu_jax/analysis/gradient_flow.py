@@ -30,9 +30,10 @@ Array = jax.Array
 class GradientFlow(NamedTuple):
     """The backward pass of one batch, per step k = 1..T (axis 0) and sequence (axis 1).
 
-    loss: E of the batch (the task loss, a mean over the batch).
-    contributions: (T, B) |dE/dh_k|, the L2 norm over the hidden units.
-    ratios: (T, B) |d_k dh_k/dh_{k-1}| / |d_k|; NaN where |d_k|^2 < bound.
+    Attributes:
+      loss: E of the batch (the task loss, a mean over the batch).
+      contributions: (T, B) |dE/dh_k|, the L2 norm over the hidden units.
+      ratios: (T, B) |d_k dh_k/dh_{k-1}| / |d_k|; NaN where |d_k|^2 < bound.
     """
 
     loss: Array
@@ -61,6 +62,14 @@ def measure_gradient_flow(
     E is the batch mean, so each sequence's d_k carries a factor 1/B; a plot of
     log10 |dE/dh_k| against k is only shifted by it. Steps after a padded sequence's last
     real step do not affect E: their |d_k| is 0.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 50, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 20, 50)  # (T, B, n_in), (B,)
+      >>> flow = pj.measure_gradient_flow(params, inputs, targets, task=task, activation="tanh")
+      >>> flow.contributions.shape, flow.ratios.shape  # (T, B)
+      ((50, 20), (50, 20))
     """
     if isinstance(task, str):
         from pascanu_jax.tasks import resolve_task  # the catalogue, only for a name
@@ -85,7 +94,15 @@ def temporal_contributions(
     activation: str | Array,
     per_sequence: bool = False,
 ) -> Array:
-    """|dE/dh_k| for k = 1..T: (T,), the mean over the batch, or (T, B) if per_sequence."""
+    """|dE/dh_k| for k = 1..T: (T,), the mean over the batch, or (T, B) if per_sequence.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 50, task.n_out)
+      >>> inputs, targets = task.sample(jax.random.key(1), 20, 50)  # (T, B, n_in), (B,)
+      >>> pj.temporal_contributions(params, inputs, targets, task=task, activation="tanh").shape
+      (50,)
+    """
     flow = measure_gradient_flow(params, inputs, targets, task=task, activation=activation)
     norms = flow.contributions
     return norms if per_sequence else jnp.mean(norms, axis=1)

@@ -68,17 +68,18 @@ class RunSpec:
 class EngineConfig:
     """Everything that fixes the compiled program of one task and length range.
 
-    lengths: [lo, hi) nominal lengths; one length L is (L, L + 1). With a range, every
-      update draws its length uniformly (the paper's [50, 200) training, §4.1.1) from a
-      schedule shared by all runs, and trains on a batch padded to the longest length of
-      its bucket (see `length_buckets`), so there is no recompile per length.
-    success: a run is solved when its misclassified fraction is < success (paper: 1%).
-    stop_on_success: False: no run stops at a passed screen; every run trains to
-      max_updates and is checked once there (to train on after a first success).
-    nonfinite: clip_by_pascanu_norm's guard rule; "shrink" is the authors'. Methods without
-      the guard (plain MSGD) apply a non-finite gradient and the run ends as a failure.
-    length_buckets: a range is cut into this many buckets of lengths, each one compiled
-      step (1: always pad to hi - 1, the cost of the longest length).
+    Attributes:
+      lengths: [lo, hi) nominal lengths; one length L is (L, L + 1). With a range, every
+        update draws its length uniformly (the paper's [50, 200) training, §4.1.1) from a
+        schedule shared by all runs, and trains on a batch padded to the longest length of
+        its bucket (see `length_buckets`), so there is no recompile per length.
+      success: a run is solved when its misclassified fraction is < success (paper: 1%).
+      stop_on_success: False: no run stops at a passed screen; every run trains to
+        max_updates and is checked once there (to train on after a first success).
+      nonfinite: clip_by_pascanu_norm's guard rule; "shrink" is the authors'. Methods without
+        the guard (plain MSGD) apply a non-finite gradient and the run ends as a failure.
+      length_buckets: a range is cut into this many buckets of lengths, each one compiled
+        step (1: always pad to hi - 1, the cost of the longest length).
     """
 
     task: Task
@@ -177,7 +178,13 @@ class Diagnostics(NamedTuple):
 
 def run_keys(seed: int, length: int) -> dict[str, Array]:
     """Keys of a run. Every init and method of one seed sees the same initial draw and the
-    same data: the comparison between methods is paired."""
+    same data: the comparison between methods is paired.
+
+    Examples:
+      >>> from pascanu_jax.experiments import engine
+      >>> sorted(engine.run_keys(0, 50))
+      ['confirm', 'data', 'init', 'screen']
+    """
     base = jax.random.fold_in(jax.random.PRNGKey(seed), length)
     return {
         name: jax.random.fold_in(base, i)
@@ -188,7 +195,15 @@ def run_keys(seed: int, length: int) -> dict[str, Array]:
 def train_length(cfg: EngineConfig, update: Array) -> Array:
     """The nominal length of update number `update`: lengths[0] for one length, otherwise
     drawn uniformly from [lo, hi) by a schedule that every run shares (so the runs of one
-    program train on one length per update, and the program pays for that length only)."""
+    program train on one length per update, and the program pays for that length only).
+
+    Examples:
+      >>> from pascanu_jax.experiments import engine
+      >>> cfg = pj.EngineConfig(pj.get_task("temporal_order"), (10, 30), length_buckets=4)
+      >>> lengths = [int(engine.train_length(cfg, jnp.int32(u))) for u in range(5)]
+      >>> all(10 <= n < 30 for n in lengths)
+      True
+    """
     lo, hi = cfg.lengths
     if hi - lo == 1:
         return jnp.asarray(lo, jnp.int32)
@@ -197,7 +212,18 @@ def train_length(cfg: EngineConfig, update: Array) -> Array:
 
 
 def bucket_of(cfg: EngineConfig, update: Array) -> Array:
-    """Index into `cfg.buckets()` of the bucket that holds update `update`'s length."""
+    """Index into `cfg.buckets()` of the bucket that holds update `update`'s length.
+
+    Examples:
+      >>> from pascanu_jax.experiments import engine
+      >>> cfg = pj.EngineConfig(pj.get_task("temporal_order"), (10, 30), length_buckets=4)
+      >>> cfg.buckets()
+      (14, 19, 24, 29)
+      >>> u = jnp.int32(7)
+      >>> longest = cfg.buckets()[int(engine.bucket_of(cfg, u))]
+      >>> bool(engine.train_length(cfg, u) <= longest)
+      True
+    """
     lo, hi = cfg.lengths
     width = -(-(hi - lo) // len(cfg.buckets()))
     return (train_length(cfg, update) - lo) // width
@@ -206,7 +232,16 @@ def bucket_of(cfg: EngineConfig, update: Array) -> Array:
 def training_batch(cfg: EngineConfig, data_key: Array, update: Array, steps: int):
     """The batch of update `update` of a run: length `train_length`, sequences from the
     run's own key, drawn padded to the range's longest length and cut to `steps` (the
-    bucket's), so the data never depends on the bucket it is trained in."""
+    bucket's), so the data never depends on the bucket it is trained in.
+
+    Examples:
+      >>> from pascanu_jax.experiments import engine
+      >>> cfg = pj.EngineConfig(pj.get_task("temporal_order"), (10, 30), length_buckets=4)
+      >>> key = engine.run_keys(0, 10)["data"]
+      >>> inputs, targets = engine.training_batch(cfg, key, jnp.int32(0), 29)
+      >>> inputs.shape  # (steps, batch, n_in)
+      (29, 20, 6)
+    """
     lo, hi = cfg.lengths
     key = jax.random.fold_in(data_key, update)
     if hi - lo == 1:
@@ -217,7 +252,15 @@ def training_batch(cfg: EngineConfig, data_key: Array, update: Array, steps: int
 
 def draw(task: Task, lengths: tuple[int, int], key: Array, batch: int):
     """An evaluation batch: nominal length lengths[0] when the range holds one length;
-    otherwise drawn uniformly from [lo, hi) and padded to hi - 1."""
+    otherwise drawn uniformly from [lo, hi) and padded to hi - 1.
+
+    Examples:
+      >>> from pascanu_jax.experiments import engine
+      >>> inputs, targets = engine.draw(pj.get_task("temporal_order"), (10, 11), jax.random.key(0),
+      ...     3)
+      >>> inputs.shape
+      (10, 3, 6)
+    """
     lo, hi = lengths
     if hi - lo == 1:
         return task.sample(key, batch, lo)
@@ -230,7 +273,16 @@ def count_errors(
     task: Task, lengths: tuple[int, int], params, is_tanh: Array, key: Array, n: int
 ) -> Array:
     """Misclassified sequences among `n` fresh ones of `draw(task, lengths, ...)`, drawn in
-    chunks of EVAL_CHUNK (each chunk with its own length when `lengths` is a range)."""
+    chunks of EVAL_CHUNK (each chunk with its own length when `lengths` is a range).
+
+    Examples:
+      >>> from pascanu_jax.experiments import engine
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> n = engine.count_errors(task, (10, 11), params, jnp.bool_(True), jax.random.key(0), 100)
+      >>> 0 <= int(n) <= 100
+      True
+    """
     chunk = min(n, EVAL_CHUNK)
     n_chunks = -(-n // chunk)
 
@@ -251,7 +303,19 @@ def misclassified_fraction(
 
 
 def screen(cfg: EngineConfig, const: RunConstants, params, updates: Array) -> Array:
-    """Misclassified of cfg.screen_size fresh sequences, keyed by the run's update count."""
+    """Misclassified of cfg.screen_size fresh sequences, keyed by the run's update count.
+
+    Examples:
+      >>> from pascanu_jax.experiments import engine
+      >>> from pascanu_jax.experiments.runner import initial_state
+      >>> cfg = pj.EngineConfig(pj.get_task("temporal_order"), (10, 11), screen_size=20)
+      >>> runs = [pj.RunSpec("basic_tanh", "MSGD", seed=0)]
+      >>> const, state, _ = initial_state(cfg, runs, 1)
+      >>> first = lambda tree: jax.tree.map(lambda a: a[0], tree)  # run 0 of the stacked runs
+      >>> errors = engine.screen(cfg, first(const), first(state.params), state.updates[0])
+      >>> 0 <= int(errors) <= cfg.screen_size
+      True
+    """
     key = jax.random.fold_in(const.screen_key, updates)
     return count_errors(cfg.task, cfg.lengths, params, const.is_tanh, key, cfg.screen_size)
 

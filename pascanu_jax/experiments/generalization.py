@@ -249,6 +249,11 @@ def run_generalization(
     log(line) after training and after each test. time_limit (seconds) pauses training
     cleanly after the compiled call that passes it: the record then has status "paused at
     N updates", no models and no tests, and the same call resumes it.
+
+    Examples:
+      >>> # not run: trains for minutes; `python scripts/generalize.py` runs it
+      >>> from pascanu_jax.experiments import generalization as g  # doctest: +SKIP
+      >>> record = g.run_generalization(g.PRESETS["quick"], "runs/quick")  # doctest: +SKIP
     """
     if cfg.watch_every is not None:
         return run_watch(cfg, out, progress, log, time_limit)
@@ -305,8 +310,13 @@ def train_on(
     """Train every model of a finished `run_generalization` folder `updates` updates more
     (no stop at success; fresh data), then test it again at every test length.
 
-    Adds record["train_on"][str(updates)] = {"training", "tests", "models"} to
+    Adds `record["train_on"][str(updates)] = {"training", "tests", "models"}` to
     generalization.json; resumable like the first stage (checkpoint train-on-<N>.npz).
+
+    Examples:
+      >>> # not run: trains for minutes; `python scripts/generalize.py --train-on N` runs it
+      >>> from pascanu_jax.experiments.generalization import PRESETS, train_on  # doctest: +SKIP
+      >>> record = train_on(PRESETS["quick"], "runs/generalize-quick", 10_000)  # doctest: +SKIP
     """
     if not isinstance(updates, int) or updates < 1 or updates % cfg.eval_every:
         raise SettingError(
@@ -366,6 +376,12 @@ def run_watch(
     length, or None}, best, watch (per seed and watch point: the error at each watched
     length and the in-range check), cost (training and watching seconds). Also
     watch.png, diagnostics.csv and learning_curves.png.
+
+    Examples:
+      >>> # not run: trains for hours; `python scripts/generalize.py --preset watch` runs it
+      >>> from pascanu_jax.experiments.generalization import PRESETS, run_watch  # doctest: +SKIP
+      >>> record = run_watch(PRESETS["watch"], "runs/generalize-watch",
+      ...     time_limit=3600)  # doctest: +SKIP
     """
     if cfg.watch_every is None:
         raise SettingError("{watch_every} must be set to watch a run", "watch_every")
@@ -486,7 +502,15 @@ def _test_all(cfg, params: list, tests: list, save: Callable[[], None], progress
 
 
 def diagnostics_csv(rows: list[dict]) -> str:
-    """The engine's per-evaluation diagnostics as CSV text."""
+    """The engine's per-evaluation diagnostics as CSV text.
+
+    Examples:
+      >>> from pascanu_jax.experiments.generalization import DIAGNOSTICS, diagnostics_csv
+      >>> row = {"seed": 0, "updates": 1000, **{name: 0.5 for name in DIAGNOSTICS}}
+      >>> print(diagnostics_csv([row]), end="")
+      seed,updates,loss,grad_norm,clipped_fraction,nonfinite,omega,spectral_radius,error
+      0,1000,0.5,0.5,0.5,0.5,0.5,0.5,0.5
+    """
     fields = ["seed", "updates", *DIAGNOSTICS]
     lines = [",".join(fields)]
     lines += [",".join(str(r[f]) for f in fields) for r in rows]
@@ -494,7 +518,15 @@ def diagnostics_csv(rows: list[dict]) -> str:
 
 
 def plot_learning_curves(rows: list[dict], cfg: GeneralizationConfig, path: str) -> None:
-    """Training loss and screening error against updates, one line per seed."""
+    """Training loss and screening error against updates, one line per seed.
+
+    Examples:
+      >>> from pascanu_jax.experiments.generalization import DIAGNOSTICS, PRESETS
+      >>> from pascanu_jax.experiments.generalization import plot_learning_curves
+      >>> rows = [{"seed": 0, "updates": u,
+      ...     **{name: 1.0 / u for name in DIAGNOSTICS}} for u in (100, 200, 300)]
+      >>> plot_learning_curves(rows, PRESETS["quick"], "learning_curves.png")
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(9, 3.4))
@@ -521,7 +553,14 @@ def plot_learning_curves(rows: list[dict], cfg: GeneralizationConfig, path: str)
 
 def plot_generalization(record: dict, path: str) -> None:
     """Misclassified fraction against test length, one line per seed (solid: at the first
-    success; dashed: after each `train_on` stage)."""
+    success; dashed: after each `train_on` stage).
+
+    Examples:
+      >>> import json
+      >>> from pascanu_jax.experiments.generalization import plot_generalization
+      >>> record = json.load(open("docs/results/generalization_quick/generalization.json"))
+      >>> plot_generalization(record, "generalization.png")
+    """
     from matplotlib.figure import Figure
 
     s = record["settings"]
@@ -562,7 +601,22 @@ def plot_generalization(record: dict, path: str) -> None:
 
 def table(record: dict) -> str:
     """A text table: test length against each seed's misclassified percentage (of a
-    record, or of one of its record["train_on"] stages)."""
+    record, or of one of its record["train_on"] stages).
+
+    Examples:
+      >>> import json
+      >>> from pascanu_jax.experiments.generalization import table
+      >>> record = json.load(open("docs/results/generalization_quick/generalization.json"))
+      >>> print(table(record))
+      length     seed 0    seed 1
+          10     49.46%     0.51%
+          20      0.00%     0.00%
+          30      0.00%     0.00%
+          50      0.00%     0.00%
+         100      9.57%     9.07%
+         200     44.50%    34.52%
+         500     74.21%    65.38%
+    """
     seeds = sorted({t["seed"] for t in record["tests"]})
     lengths = sorted({t["length"] for t in record["tests"]})
     err = {(t["seed"], t["length"]): t["error"] for t in record["tests"]}

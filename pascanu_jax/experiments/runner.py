@@ -106,7 +106,16 @@ class EngineResult:
 
 
 def initial_params(cfg: EngineConfig, spec: RunSpec) -> dict:
-    """The parameters a run starts from (the same for every method of one seed)."""
+    """The parameters a run starts from (the same for every method of one seed).
+
+    Examples:
+      >>> from pascanu_jax.experiments.runner import initial_params
+      >>> cfg = pj.EngineConfig(pj.get_task("temporal_order"), (10, 11))
+      >>> a = initial_params(cfg, pj.RunSpec("basic_tanh", "MSGD", seed=3))
+      >>> b = initial_params(cfg, pj.RunSpec("basic_tanh", "MSGD-CR", seed=3))
+      >>> all(np.array_equal(a[k], b[k]) for k in a)  # paired: one draw per seed
+      True
+    """
     key = run_keys(spec.seed, cfg.lengths[0])["init"]
     return init_rnn(key, get_scheme(spec.init), cfg.task.n_in, cfg.n_hidden, cfg.task.n_out)
 
@@ -118,7 +127,16 @@ def initial_state(
     start_params: Sequence[dict] | None = None,
 ):
     """Host (numpy) constants, state and confirm keys, padded to n_total runs. Parameters
-    come from `start_params` (one dict per run) when given, else from `initial_params`."""
+    come from `start_params` (one dict per run) when given, else from `initial_params`.
+
+    Examples:
+      >>> from pascanu_jax.experiments.runner import initial_state
+      >>> cfg = pj.EngineConfig(pj.get_task("temporal_order"), (10, 11))
+      >>> runs = [pj.RunSpec("basic_tanh", m, seed=0) for m in pj.METHODS]
+      >>> const, state, confirm_keys = initial_state(cfg, runs, 4)  # padded to 4 runs
+      >>> const.threshold, state.params["W_rec"].shape
+      (array([inf,  1.,  1., inf], dtype=float32), (4, 50, 50))
+    """
     consts, states, confirm = [], [], []
     if start_params is not None and len(start_params) != len(runs):
         raise ValueError(f"start_params: {len(start_params)} parameter sets for {len(runs)} runs")
@@ -173,6 +191,13 @@ def train(
     observer: looks at the runs after every call (see `Observer`); its state is checkpointed.
     time_limit: seconds; after the first call that ends past it, write the checkpoint and
       return with `complete` False (a later call with the same checkpoint resumes).
+
+    Examples:
+      >>> # not run: compiles and trains for seconds; the library guide's engine example runs it
+      >>> cfg = pj.EngineConfig(pj.get_task("temporal_order"), (10, 11),
+      ...     max_updates=600)  # doctest: +SKIP
+      >>> result = pj.train(cfg, [pj.RunSpec("smart_tanh", "MSGD-CR", seed=0)])  # doctest: +SKIP
+      >>> result.runs[0]["solved"]  # doctest: +SKIP
     """
     called = time.perf_counter()
     if not runs:
@@ -310,7 +335,14 @@ def checkpoint_identity(
     cfg: EngineConfig, runs: Sequence[RunSpec], observer: Observer | None = None
 ) -> dict:
     """What a checkpoint must have been written for: the engine's settings (field by
-    field, `settings_of`), the runs and the observer's identity (when there is one)."""
+    field, `settings_of`), the runs and the observer's identity (when there is one).
+
+    Examples:
+      >>> from pascanu_jax.experiments.runner import checkpoint_identity
+      >>> cfg = pj.EngineConfig(pj.get_task("temporal_order"), (10, 11))
+      >>> sorted(checkpoint_identity(cfg, [pj.RunSpec("basic_tanh", "MSGD", seed=0)]))
+      ['config', 'runs']
+    """
     identity = {"config": settings_of(cfg), "runs": [to_json(r) for r in runs]}
     return identity if observer is None else {**identity, "observer": observer.identity()}
 

@@ -191,6 +191,14 @@ def run_sweep(
     compiled call that passes it, the length in progress kept in its checkpoint; the same
     call resumes it. Raises OutputFolderError (the folder holds other settings, a file
     that cannot be recovered from is damaged, the folder cannot be written).
+
+    Examples:
+      >>> # not run: trains 45 runs a length for minutes; `python scripts/sweep_lengths.py` runs it
+      >>> from pascanu_jax.experiments.sweep import run_sweep  # doctest: +SKIP
+      >>> from pascanu_jax.experiments.presets import preset_config  # doctest: +SKIP
+      >>> from pascanu_jax.experiments.sweep import PRESETS  # doctest: +SKIP
+      >>> results = run_sweep(preset_config(PRESETS, "quick"),
+      ...     "runs/temporal_order-quick")  # doctest: +SKIP
     """
     started = time.perf_counter()
     provenance()  # reads the checkout's state now, before anything changes it
@@ -279,7 +287,15 @@ def _params_file(length: int) -> str:
 
 def run_params(out: str | os.PathLike, row: dict) -> dict[str, np.ndarray]:
     """The trained parameters of one run of a sweep folder, from its row of results.json:
-    {"W_in", "W_rec", "b", "W_out", "b_out"} as `init_rnn` makes them."""
+    {"W_in", "W_rec", "b", "W_out", "b_out"} as `init_rnn` makes them.
+
+    Examples:
+      >>> # not run: needs a sweep folder with params-L<length>.npz (none of the committed has)
+      >>> import json  # doctest: +SKIP
+      >>> from pascanu_jax.experiments.sweep import run_params  # doctest: +SKIP
+      >>> record = json.load(open("runs/temporal_order-quick/results.json"))  # doctest: +SKIP
+      >>> params = run_params("runs/temporal_order-quick", record["runs"][0])  # doctest: +SKIP
+    """
     try:
         arrays = load_npz(os.path.join(out, row["params"]))
         return {k: v[int(row["index"])] for k, v in arrays.items()}
@@ -405,7 +421,12 @@ def _check_params(out: pathlib.Path, length: int, rows: list[dict], n_runs: int)
 
 def write_outputs(out: str, results: list[dict], diagnostics: list[dict], cfg: SweepConfig) -> None:
     """results.json, results.csv, diagnostics.csv and fig7.png, each atomically.
-    Diagnostics first: results.json is what marks a length as finished."""
+    Diagnostics first: results.json is what marks a length as finished.
+
+    Examples:
+      >>> # not run: writes a whole sweep folder from a finished length's runs; `run_sweep` calls it
+      >>> write_outputs("runs/sweep", results, diagnostics, cfg)  # doctest: +SKIP
+    """
     write_atomic(os.path.join(out, "diagnostics.csv"), _csv(diagnostics, DIAGNOSTIC_FIELDS))
     write_atomic(os.path.join(out, "results.csv"), _csv(results, RESULT_FIELDS))
     plot_fig7(results, os.path.join(out, "fig7.png"), cfg.note)
@@ -463,6 +484,13 @@ def wilson_interval(successes: int, runs: int, z: float = 1.96) -> tuple[float, 
     It stays inside [0, 1] and is not empty at 0 or n successes, unlike the normal
     approximation (Wilson, 1927; Brown, Cai & DasGupta, 2001). With 5 runs a cell of 5/5
     is [0.57, 1] and 0/5 is [0, 0.43]: 5 seeds separate only large differences.
+
+    Examples:
+      >>> from pascanu_jax.experiments.sweep import wilson_interval
+      >>> [round(float(x), 2) for x in wilson_interval(5, 5)]
+      [0.57, 1.0]
+      >>> [round(float(x), 2) for x in wilson_interval(0, 5)]
+      [0.0, 0.43]
     """
     if runs < 1 or not 0 <= successes <= runs:
         raise ValueError(f"need 0 <= successes <= runs and runs >= 1, got {successes}/{runs}")
@@ -473,7 +501,15 @@ def wilson_interval(successes: int, runs: int, z: float = 1.96) -> tuple[float, 
 
 
 def success_table(results: Sequence[dict]) -> dict[tuple[str, str, int], tuple[int, int]]:
-    """(init, method, length) -> (solved runs, runs)."""
+    """(init, method, length) -> (solved runs, runs).
+
+    Examples:
+      >>> from pascanu_jax.experiments.sweep import success_table
+      >>> rows = [{"init": "smart_tanh", "method": "MSGD-CR", "length": 50,
+      ...     "solved": s} for s in (True, True, False)]
+      >>> success_table(rows)
+      {('smart_tanh', 'MSGD-CR', 50): (2, 3)}
+    """
     table: dict[tuple[str, str, int], list[int]] = {}
     for r in results:
         cell = table.setdefault((r["init"], r["method"], int(r["length"])), [0, 0])
@@ -483,7 +519,14 @@ def success_table(results: Sequence[dict]) -> dict[tuple[str, str, int], tuple[i
 
 
 def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
-    """Success rate against length: a panel per initialisation, a bar per method."""
+    """Success rate against length: a panel per initialisation, a bar per method.
+
+    Examples:
+      >>> import json
+      >>> from pascanu_jax.experiments.sweep import plot_fig7
+      >>> record = json.load(open("docs/results/fig7_quick_results.json"))
+      >>> plot_fig7(record["runs"], "fig7.png", note="quick preset")
+    """
     from matplotlib.figure import Figure
 
     table = success_table(results)

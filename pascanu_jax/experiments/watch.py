@@ -89,7 +89,17 @@ def _keys(seeds: Array, offsets: Array, updates: Array) -> Array:
 
 
 def snapshot_key(seed: int, offset: int, updates: int) -> Array:
-    """The key of one run's test (offset: a KEY_OFFSET plus the length, or RANGE_KEY_OFFSET)."""
+    """The key of one run's test (offset: a KEY_OFFSET plus the length, or RANGE_KEY_OFFSET).
+
+    Examples:
+      >>> from pascanu_jax.experiments.watch import RANGE_KEY_OFFSET, snapshot_key
+      >>> def same(a, b): return bool(jnp.array_equal(jax.random.key_data(a),
+      ...     jax.random.key_data(b)))
+      >>> same(snapshot_key(0, RANGE_KEY_OFFSET, 1000), snapshot_key(0, RANGE_KEY_OFFSET, 1000))
+      True
+      >>> same(snapshot_key(0, RANGE_KEY_OFFSET, 1000), snapshot_key(0, RANGE_KEY_OFFSET, 2000))
+      False
+    """
     return _keys(np.asarray([seed]), np.asarray([offset]), np.asarray([updates]))[0]
 
 
@@ -347,7 +357,14 @@ class Watch:
 def plot_watch(record: dict, path: str) -> None:
     """One panel per seed: the watch's error (log scale) against updates, a line per
     watched length; ticks where the in-range check passed, stars at snapshots with 0 errors
-    at every watched length, a vertical line where a generalising model was found."""
+    at every watched length, a vertical line where a generalising model was found.
+
+    Examples:
+      >>> import json
+      >>> from pascanu_jax.experiments.watch import plot_watch
+      >>> record = json.load(open("docs/results/generalization_watch/generalization.json"))
+      >>> plot_watch(record, "watch.png")
+    """
     from matplotlib.figure import Figure
 
     s = record["settings"]

@@ -89,6 +89,12 @@ def pitch_sets_from_score(score: Any) -> PitchSets:
 
     Returns:
       a list of T sorted tuples of MIDI numbers, T = ceil(length of the score in quarters).
+
+    Examples:
+      >>> from music21 import chord, note, stream
+      >>> score = stream.Stream([chord.Chord(["C4", "E4"], quarterLength=2), note.Note("G4")])
+      >>> pj.pitch_sets_from_score(score)
+      [(60, 64), (60, 64), (67,)]
     """
     if getattr(score, "atSoundingPitch", True) is False:
         score = score.toSoundingPitch()
@@ -106,6 +112,11 @@ def piano_roll(pitch_sets: Sequence[Iterable[int]], where: str = "piece") -> np.
     """(T, 88) float32 piano roll from T sets of MIDI numbers; roll[t, p - 21] = 1.
 
     Raises ValueError (naming `where`) for a pitch outside 21..108 or not an integer.
+
+    Examples:
+      >>> roll = pj.piano_roll([{60, 64, 67}, set(), {21}])  # a C major chord, a rest, the lowest A
+      >>> roll.shape, roll.sum(axis=1)
+      ((3, 88), array([3., 0., 1.], dtype=float32))
     """
     roll = np.zeros((len(pitch_sets), N_NOTES), np.float32)
     for t, notes in enumerate(pitch_sets):
@@ -176,6 +187,14 @@ def load_piano_roll_pickle(path: str | os.PathLike) -> MusicData:
       FileNotFoundError: no file at `path` (the message gives the expected format).
       ValueError: the file is not such a pickle; the message names the path, what is wrong
         and the expected format.
+
+    Examples:
+      >>> import pickle
+      >>> pieces = {"train": [[[60, 64], [62]]], "valid": [[[60]]], "test": [[[], [67]]]}
+      >>> pickle.dump(pieces, open("tiny.pickle", "wb"))
+      >>> data = pj.load_piano_roll_pickle("tiny.pickle")
+      >>> [roll.shape for roll in data.splits["train"]]
+      [(2, 88)]
     """
     path = pathlib.Path(path)
     if not path.is_file():
@@ -285,6 +304,11 @@ def load_jsb_chorales(
       max_pieces: keep only the first pieces of each split (in split order), for quick tests;
         the split itself is always decided over all 350 chorales.
       seed: the split's salt.
+
+    Examples:
+      >>> # not run: converts the music21 corpus (30 s, then cached); scripts/natural.py runs it
+      >>> data = pj.load_jsb_chorales()  # doctest: +SKIP
+      >>> {split: len(ids) for split, ids in data.splits.items()}  # doctest: +SKIP
     """
     if cache_dir == "default":
         cache_dir = default_cache_dir()

@@ -52,7 +52,6 @@ from pascanu_jax.natural.sequence_model import (
 )
 from pascanu_jax.natural.text import load_ptb_chars, load_text_file
 
-# Data sets: name -> (kind, what the data path must be).
 DATASETS = MappingProxyType(
     {
         "jsb": ("music", "nothing (the music21 corpus; needs the 'natural' extra)"),
@@ -64,8 +63,8 @@ DATASETS = MappingProxyType(
         "chars": ("text", "any UTF-8 text file"),
     }
 )
+"""The data sets `load_problem` reads: name -> (kind, what the data path must be)."""
 
-# Table 1 of the paper: (train, test) per method; None where the paper has no entry.
 PAPER_TABLE1 = MappingProxyType(
     {
         "piano": {"MSGD": (6.87, 7.56), "MSGD-C": (6.81, 7.53), "MSGD-CR": (7.01, 7.46)},
@@ -75,6 +74,7 @@ PAPER_TABLE1 = MappingProxyType(
         "ptb-5": {"MSGD": None, "MSGD-C": (3.76, 3.89), "MSGD-CR": (3.70, 3.74)},
     }
 )
+"""Table 1 of the paper: (train, test) per method; None where the paper has no entry."""
 PAPER_NAMES = MappingProxyType(
     {
         "piano": "Piano-midi.de (NLL)",
@@ -84,6 +84,7 @@ PAPER_NAMES = MappingProxyType(
         "ptb-5": "Penn Treebank 5 steps (bits/char)",
     }
 )
+"""The row names of Table 1, by the keys of `PAPER_TABLE1`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +145,6 @@ class Problem:
 
 
 _TEXT = {"n_hidden": 50, "learning_rate": 1.0, "threshold": 1.0, "patience": 5}
-# The presets of the module docstring: name -> the complete configuration.
 PRESETS = MappingProxyType(
     {
         "music": TrainConfig(),
@@ -153,11 +153,20 @@ PRESETS = MappingProxyType(
         "text-quick": TrainConfig(**_TEXT, max_rounds=10, updates_per_round=200),
     }
 )
+"""The presets of the module docstring: name -> the complete configuration."""
 
 
 def default_config(kind: str, quick: bool = False, **overrides: Any) -> TrainConfig:
     """The preset of the module docstring for "music" or "text" (`PRESETS`), with the
-    overrides that are not None."""
+    overrides that are not None.
+
+    Examples:
+      >>> from pascanu_jax.natural import default_config
+      >>> default_config("text", quick=True).max_rounds
+      10
+      >>> default_config("music", learning_rate=0.5).learning_rate
+      0.5
+    """
     if kind not in ("music", "text"):
         raise ValueError(f"unknown kind {kind!r}; valid: music, text")
     return preset(PRESETS, kind + ("-quick" if quick else ""), **overrides)
@@ -181,6 +190,13 @@ def load_problem(
       config: train_length and eval_length set how text is cut into items.
       max_pieces: jsb only: keep the first pieces of each split (quick tests).
       cache_dir: jsb only: where the converted chorales are cached (None: no cache).
+
+    Examples:
+      >>> import pathlib
+      >>> _ = pathlib.Path("tiny.txt").write_text("the cat sat on the mat. " * 50)
+      >>> problem = pj.load_problem("chars", "tiny.txt")
+      >>> problem.info["unit"], problem.info["vocabulary"]
+      ('bits per character', 12)
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
@@ -232,5 +248,11 @@ def load_problem(
 
 
 def config_dict(config: TrainConfig) -> dict[str, Any]:
-    """The hyperparameters as a plain dict (for json and printing)."""
+    """The hyperparameters as a plain dict (for json and printing).
+
+    Examples:
+      >>> from pascanu_jax.natural import config_dict, default_config
+      >>> config_dict(default_config("music"))["threshold"]
+      2.0
+    """
     return dataclasses.asdict(config)

@@ -119,7 +119,18 @@ def read_ptb_char_file(path: str | os.PathLike) -> list[str]:
 
 
 def load_ptb_chars(directory: str | os.PathLike) -> TextData:
-    """Penn Treebank characters from `directory` (module docstring for the format)."""
+    r"""Penn Treebank characters from `directory` (module docstring for the format).
+
+    Examples:
+      >>> import pathlib
+      >>> text = {"train": "a _ c a t\n", "valid": "a _ c a t\n", "test": "t a c\n"}
+      >>> for split, line in text.items():
+      ...     _ = pathlib.Path(f"ptb.char.{split}.txt").write_text(line * 3)
+      ...
+      >>> data = pj.load_ptb_chars(".")
+      >>> {split: len(ids) for split, ids in data.splits.items()}, dict(data.unknown)
+      ({'train': 18, 'valid': 18, 'test': 12}, {'train': 0, 'valid': 0, 'test': 0})
+    """
     directory = pathlib.Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory}: no such folder; expected {PTB_FORMAT}")
@@ -130,7 +141,15 @@ def load_ptb_chars(directory: str | os.PathLike) -> TextData:
 def load_text_file(
     path: str | os.PathLike, fractions: tuple[float, float, float] = TEXT_SPLIT_FRACTIONS
 ) -> TextData:
-    """Any UTF-8 text file, cut by characters into train / valid / test (`fractions`)."""
+    """Any UTF-8 text file, cut by characters into train / valid / test (`fractions`).
+
+    Examples:
+      >>> import pathlib
+      >>> _ = pathlib.Path("tiny.txt").write_text("abcabcabca" * 10)
+      >>> data = pj.load_text_file("tiny.txt")
+      >>> {split: len(ids) for split, ids in data.splits.items()}
+      {'train': 90, 'valid': 5, 'test': 5}
+    """
     path = pathlib.Path(path)
     expected = "a UTF-8 text file of at least 100 characters"
     if not path.is_file():

@@ -47,6 +47,7 @@ from pascanu_jax.outputs.folder import OutputFolderError, read_json_file, warn
 from pascanu_jax.step import init_opt_state, rnn_gradients, sgd_step
 
 METHOD_NAMES = tuple(METHODS)
+"""The methods `train_methods` trains by default: MSGD, MSGD-C, MSGD-CR."""
 
 
 class RoundState(NamedTuple):
@@ -59,12 +60,23 @@ class RoundState(NamedTuple):
 
 
 def alpha_schedule(alpha0: float | jax.Array, t: jax.Array, tau: float | jax.Array) -> jax.Array:
-    """alpha_t = alpha0 * tau / (tau + t): the paper's 1/t decay (t = updates made)."""
+    """alpha_t = alpha0 * tau / (tau + t): the paper's 1/t decay (t = updates made).
+
+    Examples:
+      >>> pj.alpha_schedule(4.0, jnp.array([0, 100, 300]), 100.0)  # alpha0 tau / (tau + t)
+      Array([4., 2., 1.], dtype=float32, weak_type=True)
+    """
     return alpha0 * tau / (tau + t)
 
 
 def method_arrays(names: Sequence[str], config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(thresholds, alpha0s) per method: the paper's methods with threshold c and alpha0."""
+    """(thresholds, alpha0s) per method: the paper's methods with threshold c and alpha0.
+
+    Examples:
+      >>> from pascanu_jax.natural import default_config, method_arrays
+      >>> method_arrays(["MSGD", "MSGD-C", "MSGD-CR"], default_config("music"))  # thresholds, alpha
+      (array([inf,  2.,  2.], dtype=float32), array([0., 0., 4.], dtype=float32))
+    """
     thresholds, alphas = [], []
     for name in names:
         method = get_method(name)  # ValueError lists the valid names
@@ -149,6 +161,13 @@ def train_methods(
 
     Args:
       progress: called after each round with (round, max_rounds, {method: valid score}).
+
+    Examples:
+      >>> # not run: trains every method for many epochs; `python scripts/natural.py` runs it
+      >>> from pascanu_jax.natural import default_config  # doctest: +SKIP
+      >>> config = default_config("music", quick=True)  # doctest: +SKIP
+      >>> problem = pj.load_problem("jsb", config=config)  # doctest: +SKIP
+      >>> results = pj.train_methods(problem, config)  # doctest: +SKIP
     """
     methods = tuple(methods)
     thresholds, alpha0s = method_arrays(methods, config)
@@ -244,7 +263,15 @@ RESULT_KEYS = ("train", "valid", "test", "best_round", "rounds", "curve", "finis
 def load_results(path: str | os.PathLike) -> dict[str, Any] | None:
     """A results json written by an earlier run, or None when there is none (or it is
     empty). A file that is not such a record is an OutputFolderError naming it; a method
-    whose entry is damaged is dropped, with a warning line, to be trained again."""
+    whose entry is damaged is dropped, with a warning line, to be trained again.
+
+    Examples:
+      >>> from pascanu_jax.natural import load_results
+      >>> load_results("no-such-folder/results.json") is None
+      True
+      >>> sorted(load_results("docs/results/natural_jsb_quick/results.json")["methods"])
+      ['MSGD', 'MSGD-C', 'MSGD-CR']
+    """
     remedy = "restore it, or delete it to train every method again"
     record = read_json_file(path, remedy, empty_is_none=True)
     if record is None:
