@@ -128,13 +128,23 @@ def watched(record: dict) -> str:
         general += first is not None
         mine = [z for z in record["snapshots"] if z["seed"] == seed]
         to_1000 += any(_zero_up_to(z["tests"], 1000) for z in mine)
-        for z in mine or [None]:
+        also_best = {z["updates"] for z in mine if z["kind"] != "best"}
+        for z in [z for z in mine if z["kind"] != "best" or z["updates"] not in also_best] or [
+            None
+        ]:
             cells = (
                 ["-"] * len(lengths)
                 if z is None
                 else [f"{100 * z['tests'][str(L)]:.2f}" for L in lengths]
             )
-            name = "-" if z is None else f"{z['kind']} at {z['updates']:,}"
+            best = (
+                z is not None
+                and z["kind"] != "best"
+                and any(b["kind"] == "best" and b["updates"] == z["updates"] for b in mine)
+            )
+            name = (
+                "-" if z is None else f"{z['kind']}{' (best)' if best else ''} at {z['updates']:,}"
+            )
             out.append(
                 f"| {seed} | {run['updates']:,} | {'-' if first is None else f'{first:,}'} | "
                 f"{name} | " + " | ".join(cells) + " |"
