@@ -134,8 +134,9 @@ def _commands() -> list[tuple[str, str, list[str]]]:
     return found
 
 
-def test_commands_of_the_pages_parse():
+def test_commands_of_the_pages_parse(monkeypatch):
     """Every experiment command shown in a page is accepted by its command's parser."""
+    monkeypatch.chdir(ROOT)  # the commands name the repository's paths
     failures = []
     for where, module, argv in _commands():
         command = importlib.import_module(f"pascanu_jax.cli.{module}")
