@@ -13,13 +13,29 @@ e.g. `pj.load_jsb_chorales` or `pj.bifurcations` (PEP 562).
 
 import importlib
 
-from pascanu_jax.clipping import PascanuClipState, clip_by_pascanu_norm
+from pascanu_jax.clipping import (
+    MeanNormClipState,
+    PascanuClipState,
+    clip_by_mean_norm,
+    clip_by_pascanu_norm,
+)
 from pascanu_jax.experiments.engine import EngineConfig, RunSpec
 from pascanu_jax.experiments.runner import train
 from pascanu_jax.flax_cell import PascanuRNNCell
 from pascanu_jax.initializers import SCHEMES, InitScheme, get_scheme, init_rnn, spectral_radius
 from pascanu_jax.losses import Head, Objective, Padded
-from pascanu_jax.methods import METHODS, Method, clip_state, get_method, sgd_with_clipping
+from pascanu_jax.methods import (
+    CLIPS,
+    METHODS,
+    OPTIMIZERS,
+    Method,
+    UpdateRule,
+    clip_state,
+    get_method,
+    method_transform,
+    parse_method,
+    sgd_with_clipping,
+)
 from pascanu_jax.regularizer import (
     bptt,
     error_one_step_back,
@@ -28,7 +44,7 @@ from pascanu_jax.regularizer import (
     omega,
 )
 from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
-from pascanu_jax.step import init_opt_state, rnn_gradients, sgd_step
+from pascanu_jax.step import init_opt_state, rnn_gradients, sgd_step, train_step
 from pascanu_jax.tasks import TASK_NAMES, Task, get_task
 
 # Top-level names whose modules load on first use: module -> names.
@@ -96,12 +112,15 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CLIPS",
     "METHODS",
+    "OPTIMIZERS",
     "SCHEMES",
     "TASK_NAMES",
     "EngineConfig",
     "Head",
     "InitScheme",
+    "MeanNormClipState",
     "Method",
     "Objective",
     "Padded",
@@ -109,9 +128,11 @@ __all__ = [
     "PascanuRNNCell",
     "RunSpec",
     "Task",
+    "UpdateRule",
     "activate",
     "activation_derivative",
     "bptt",
+    "clip_by_mean_norm",
     "clip_by_pascanu_norm",
     "clip_state",
     "error_one_step_back",
@@ -122,7 +143,9 @@ __all__ = [
     "init_rnn",
     "jacobian_norm_ratios",
     "loss_and_grads",
+    "method_transform",
     "omega",
+    "parse_method",
     "readout",
     "rnn_gradients",
     "rnn_states",
@@ -130,5 +153,6 @@ __all__ = [
     "sgd_with_clipping",
     "spectral_radius",
     "train",
+    "train_step",
     *sorted(_LAZY),
 ]

@@ -10,6 +10,9 @@ from throwing the parameters far away (the paper's §2.3 and §3.2).
 The element-wise variant that the paper contrasts (Mikolov, 2012: clip each entry to
 [-c, c]) is `optax.clip(c)`; optax's own `clip_by_global_norm` is the same rule as this
 one, without the state and the non-finite guard kept here.
+
+`clip_by_mean_norm` is §3.2's heuristic for the threshold: measure the average norm over
+the first updates, then clip at a multiple of it.
 """
 
 from __future__ import annotations
@@ -174,5 +177,78 @@ def clip_by_pascanu_norm(
             norm_sum=state.norm_sum + jnp.where(bad, 0.0, norm).astype(state.norm_sum.dtype),
         )
         return new, new_state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+class MeanNormClipState(NamedTuple):
+    """State of `clip_by_mean_norm`.
+
+    Attributes:
+      clip: the `PascanuClipState` of the norm clipping inside (norms, counts, `mean_norm`).
+      threshold: the threshold in use: inf while the mean norm is measured, then
+        `multiple` times the mean norm of the measured updates, fixed from there on.
+      measured: the mean pre-clip norm of the measured updates (0 until measured).
+    """
+
+    clip: PascanuClipState
+    threshold: jax.Array
+    measured: jax.Array
+
+
+def clip_by_mean_norm(
+    multiple: float | jax.Array,
+    measure: int | jax.Array,
+    **clip_options,
+) -> optax.GradientTransformation:
+    """Norm clipping with the threshold set from the measured average norm (§3.2).
+
+    The paper's heuristic: "look at statistics on the average norm over a sufficiently
+    large number of updates. In our experience values from half to ten times this average
+    can still yield convergence" (Pascanu, Mikolov & Bengio, ICML 2013, §3.2). The first
+    `measure` updates are not clipped (the non-finite guard still applies) and their
+    pre-clip norms are averaged (guard trips excluded, `PascanuClipState.mean_norm`); from
+    then on, Algorithm 1 clips at
+
+        threshold = multiple * mean_{n < measure} ||g_n||.
+
+    Args:
+      multiple: the multiple of the mean norm, > 0; may be traced.
+      measure: updates measured before clipping starts, >= 1; may be traced.
+      **clip_options: `clip_by_pascanu_norm`'s (`nonfinite`, `guard`, ...).
+
+    Returns:
+      An `optax.GradientTransformation` whose state is a `MeanNormClipState`.
+
+    Examples:
+      >>> tx = pj.clip_by_mean_norm(0.5, measure=2)
+      >>> state = tx.init({"w": jnp.zeros(2)})
+      >>> for g in ([3.0, 4.0], [6.0, 8.0]):  # norms 5 and 10: measured, not clipped
+      ...     _, state = tx.update({"w": jnp.array(g)}, state)
+      >>> float(state.measured), float(state.threshold)  # mean 7.5, threshold 0.5 * 7.5
+      (7.5, 3.75)
+      >>> g, state = tx.update({"w": jnp.array([6.0, 8.0])}, state)
+      >>> g["w"]  # rescaled to norm 3.75
+      Array([2.25, 3.  ], dtype=float32)
+    """
+    _check_threshold(multiple)
+    if not isinstance(measure, jax.core.Tracer) and not (
+        np.asarray(measure).dtype.kind in "iu" and np.all(np.asarray(measure) >= 1)
+    ):
+        raise ValueError(f"measure must be a whole number of updates >= 1; got {measure!r}")
+    inner_init = clip_by_pascanu_norm(1.0, **clip_options).init
+
+    def init_fn(params):
+        return MeanNormClipState(inner_init(params), jnp.asarray(jnp.inf), jnp.zeros(()))
+
+    def update_fn(updates, state, params=None):
+        measuring = state.clip.count < measure
+        threshold = jnp.where(measuring, jnp.inf, state.threshold)
+        inner = clip_by_pascanu_norm(threshold, **clip_options)
+        new, clip = inner.update(updates, state.clip, params)
+        now = measuring & (clip.count >= measure)
+        measured = jnp.where(now, clip.mean_norm, state.measured)
+        threshold = jnp.where(now, multiple * clip.mean_norm, state.threshold)
+        return new, MeanNormClipState(clip, threshold.astype(state.threshold.dtype), measured)
 
     return optax.GradientTransformation(init_fn, update_fn)

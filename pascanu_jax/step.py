@@ -15,7 +15,9 @@ the Fig. 6 error surface (`analysis/error_surface.py`) and the benchmark's naive
 ||g|| is the global L2 norm over every parameter. The clipping and the SGD step are
 `methods.sgd_with_clipping` (optax.chain(clip_by_pascanu_norm, optax.sgd)); a method is
 data: (threshold, guard) here, alpha inside `gradients` (`rnn_gradients`), so one program
-can `vmap` over methods. threshold = inf is plain MSGD.
+can `vmap` over methods. threshold = inf is plain MSGD. `train_step` is the same update
+with any optax transformation in place of clipping + SGD (`methods.method_transform`: Adam,
+element-wise clipping, ...); `sgd_step` is `train_step` with `sgd_with_clipping`.
 
 Shapes: one run. `params` is any pytree (the RNN's dict of `init_rnn`, or the (w, b) point
 of the one-unit problem), `batch` whatever `gradients` takes (`rnn_gradients`: (inputs
@@ -36,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from pascanu_jax.clipping import PascanuClipState, global_norm
 from pascanu_jax.methods import LEARNING_RATE, clip_state, sgd_with_clipping
 from pascanu_jax.regularizer import DEFAULT_BOUND, loss_and_grads
 
@@ -112,6 +115,65 @@ def init_opt_state(params: Any) -> optax.OptState:
     return sgd_with_clipping(1.0).init(params)
 
 
+def train_step(
+    gradients: GradientFn,
+    params: Any,
+    opt_state: optax.OptState,
+    batch: Any,
+    tx: optax.GradientTransformation,
+    *,
+    active: bool | Array = True,
+) -> tuple[Any, optax.OptState, StepMetrics]:
+    """One update of one run with any optax transformation `tx` (module docstring):
+    returns (params, opt_state, metrics).
+
+    The clipping metrics come from the `PascanuClipState` in `opt_state` (every
+    `method_transform` has one); where `tx` has none, grad_norm is the global norm of the
+    gradient and clipped and nonfinite say only whether it was finite.
+
+    Args:
+      gradients: (params, batch) -> (loss, omega, grads), e.g. `rnn_gradients(...)`.
+      params: the run's parameters.
+      opt_state: its optimizer state (`tx.init(params)`).
+      batch: passed to `gradients` as it is.
+      tx: the update, e.g. `method_transform(method.rule, method.numbers(), ...)`.
+      active: False keeps params and opt_state bitwise as they were and zeroes the metrics
+        (a frozen run of a vmapped program); may be traced.
+
+    Examples:
+      >>> task = pj.get_task("temporal_order")
+      >>> params = pj.init_rnn(jax.random.key(0), "basic_tanh", task.n_in, 4, task.n_out)
+      >>> batch = task.sample(jax.random.key(1), 2, 10)  # (inputs (T, B, n_in), targets (B,))
+      >>> gradients = pj.rnn_gradients(task, activation="tanh", alpha=0.0)
+      >>> tx = optax.chain(pj.clip_by_pascanu_norm(1.0), optax.adam(1e-3))
+      >>> new, opt_state, metrics = pj.train_step(gradients, params, tx.init(params), batch, tx)
+      >>> bool(metrics.grad_norm > 0), int(pj.clip_state(opt_state).count)
+      (True, 1)
+    """
+    loss, omega, grads = gradients(params, batch)
+    update, new_opt = tx.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, update)
+    if _has_clip_state(opt_state):
+        before, after = clip_state(opt_state), clip_state(new_opt)
+        grad_norm = after.norm
+        clipped = after.clipped > before.clipped
+        nonfinite = after.nonfinite > before.nonfinite
+    else:
+        grad_norm = global_norm(grads)
+        clipped, nonfinite = jnp.bool_(False), ~jnp.isfinite(grad_norm)
+    metrics = StepMetrics(loss, omega, grad_norm, clipped, nonfinite, update)
+    return (
+        optax.tree.where(active, new_params, params),
+        optax.tree.where(active, new_opt, opt_state),
+        jax.tree.map(lambda x: jnp.where(active, x, jnp.zeros_like(x)), metrics),
+    )
+
+
+def _has_clip_state(opt_state) -> bool:
+    leaves = jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, PascanuClipState))
+    return any(isinstance(x, PascanuClipState) for x in leaves)
+
+
 def sgd_step(
     gradients: GradientFn,
     params: Any,
@@ -154,20 +216,4 @@ def sgd_step(
       True
     """
     tx = sgd_with_clipping(threshold, learning_rate, nonfinite=nonfinite, guard=guard)
-    loss, omega, grads = gradients(params, batch)
-    update, new_opt = tx.update(grads, opt_state, params)
-    new_params = optax.apply_updates(params, update)
-    before, after = clip_state(opt_state), clip_state(new_opt)
-    metrics = StepMetrics(
-        loss=loss,
-        omega=omega,
-        grad_norm=after.norm,
-        clipped=after.clipped > before.clipped,
-        nonfinite=after.nonfinite > before.nonfinite,
-        update=update,
-    )
-    return (
-        optax.tree.where(active, new_params, params),
-        optax.tree.where(active, new_opt, opt_state),
-        jax.tree.map(lambda x: jnp.where(active, x, jnp.zeros_like(x)), metrics),
-    )
+    return train_step(gradients, params, opt_state, batch, tx, active=active)

@@ -1,8 +1,10 @@
 """Train R runs of one task in parallel as one compiled program (the Fig. 7 protocol).
 
-A run is (initialisation, method, seed). Methods are data (threshold, alpha, guard) and
-the activation is a per-run flag, so sigmoid and tanh runs, all three methods and all seeds
-share one `vmap`ped update: one compile per task and length.
+A run is (initialisation, method, seed). Methods are data (threshold, alpha, guard, the
+optimizer's hyperparameters) and the activation is a per-run flag, so sigmoid and tanh
+runs, all three methods and all seeds share one `vmap`ped update: one compile per task and
+length. Methods with another `UpdateRule` (another optimizer or clipping kind, e.g. Adam or
+element-wise clipping) form programs of their own (`runner.train` groups them).
 
 One compiled call runs up to `periods_per_call` periods. A period is `eval_every` SGD
 updates (a `lax.scan`, data drawn on the device from keys fold_in(data_key, update)) and
@@ -35,10 +37,18 @@ from jax.sharding import Mesh, PartitionSpec
 
 from pascanu_jax.clipping import NONFINITE_MODES
 from pascanu_jax.experiments.sharding import RUN_AXIS
-from pascanu_jax.methods import BATCH_SIZE, LEARNING_RATE, Method, clip_state
+from pascanu_jax.methods import (
+    BATCH_SIZE,
+    LEARNING_RATE,
+    PAPER_RULE,
+    Method,
+    UpdateRule,
+    clip_state,
+    method_transform,
+)
 from pascanu_jax.regularizer import BACKENDS, DEFAULT_BOUND
 from pascanu_jax.rnn import rnn_states
-from pascanu_jax.step import rnn_gradients, sgd_step
+from pascanu_jax.step import rnn_gradients, train_step
 from pascanu_jax.tasks import Task
 
 Array = jax.Array
@@ -139,7 +149,10 @@ class EngineConfig:
 
 
 class RunConstants(NamedTuple):
-    """Per-run data that never changes: leading axis R."""
+    """Per-run data that never changes: leading axis R. `hyper` holds the numeric
+    hyperparameters of the program's optimizer (`UpdateRule.hyperparameters`, the
+    learning rate among them); `threshold` is the clipping rule's number, `measure` the
+    updates that §3.2's heuristic averages over (`Method`)."""
 
     is_tanh: Array
     threshold: Array
@@ -147,6 +160,8 @@ class RunConstants(NamedTuple):
     guard: Array
     data_key: Array
     screen_key: Array
+    hyper: dict[str, Array]
+    measure: Array
 
 
 class TrainState(NamedTuple):
@@ -320,23 +335,34 @@ def screen(cfg: EngineConfig, const: RunConstants, params, updates: Array) -> Ar
     return count_errors(cfg.task, cfg.lengths, params, const.is_tanh, key, cfg.screen_size)
 
 
-def _run_update(cfg: EngineConfig, steps: int, const: RunConstants, params, opt_state, n, on):
-    """One SGD update of one run on a batch of `steps` steps (kept as is when not `on`):
-    `sgd_step` with the run's method; returns (params, opt_state, [loss, Omega])."""
+def _run_update(
+    cfg: EngineConfig,
+    rule: UpdateRule,
+    constants: tuple[tuple[str, float], ...],
+    steps: int,
+    const: RunConstants,
+    params,
+    opt_state,
+    n,
+    on,
+):
+    """One update of one run on a batch of `steps` steps (kept as is when not `on`):
+    `train_step` with the run's method; returns (params, opt_state, [loss, Omega]).
+    `constants`: hyperparameters that every run of the program shares, compiled in as
+    numbers (XLA folds them as it did the paper's fixed learning rate; the rest are data)."""
     gradients = rnn_gradients(
         cfg.task, activation=const.is_tanh, alpha=const.alpha, bound=cfg.bound, backend=cfg.backend
     )
-    params, opt_state, metrics = sgd_step(
-        gradients,
-        params,
-        opt_state,
-        training_batch(cfg, const.data_key, n, steps),
+    tx = method_transform(
+        rule,
+        {**const.hyper, **dict(constants)},
         threshold=const.threshold,
-        learning_rate=cfg.learning_rate,
         guard=const.guard,
+        measure=const.measure,
         nonfinite=cfg.nonfinite,
-        active=on,
     )
+    batch = training_batch(cfg, const.data_key, n, steps)
+    params, opt_state, metrics = train_step(gradients, params, opt_state, batch, tx, active=on)
     return params, opt_state, jnp.stack([metrics.loss, metrics.omega])
 
 
@@ -344,7 +370,7 @@ def _all_finite(params) -> Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
 
 
-def _period(cfg: EngineConfig, const: RunConstants, state: TrainState):
+def _period(cfg: EngineConfig, rule: UpdateRule, constants, const: RunConstants, state: TrainState):
     """All runs (leading axis R): eval_every updates of the active runs, then a screen.
 
     Every update trains all runs on the bucket of the longest length drawn by an active run
@@ -354,7 +380,8 @@ def _period(cfg: EngineConfig, const: RunConstants, state: TrainState):
     """
     steps = [cfg.task.max_steps(bound) for bound in cfg.buckets()]
     branches = [
-        jax.vmap(functools.partial(_run_update, cfg, s), in_axes=(0, 0, 0, 0, 0)) for s in steps
+        jax.vmap(functools.partial(_run_update, cfg, rule, constants, s), in_axes=(0, 0, 0, 0, 0))
+        for s in steps
     ]
     on = state.active
 
@@ -407,16 +434,27 @@ def _period(cfg: EngineConfig, const: RunConstants, state: TrainState):
     return state, diag
 
 
-@functools.partial(jax.jit, static_argnums=0, static_argnames="mesh")
-def train_call(cfg: EngineConfig, const: RunConstants, state: TrainState, mesh: Mesh | None = None):
+@functools.partial(jax.jit, static_argnums=0, static_argnames=("mesh", "rule", "constants"))
+def train_call(
+    cfg: EngineConfig,
+    const: RunConstants,
+    state: TrainState,
+    mesh: Mesh | None = None,
+    rule: UpdateRule = PAPER_RULE,
+    constants: tuple[tuple[str, float], ...] = (),
+):
     """Up to cfg.periods_per_call periods for all runs; stops early when none is active.
 
+    rule: the update rule every run's method shares (default: the paper's SGD with norm
+      clipping).
+    constants: (name, value) of the hyperparameters every run shares (`runner.shared_numbers`):
+      compiled in as numbers, in place of their `const.hyper` entries.
     mesh: the 1-D mesh the run axis is sharded over (`sharding.run_mesh`). Each device
       then trains its own runs with no communication (`shard_map`): in particular each
       picks the length bucket of its own runs. None: one program over all runs.
     Returns (state, diagnostics with leading axes (periods_per_call, R), periods run).
     """
-    period = functools.partial(_period, cfg)
+    period = functools.partial(_period, cfg, rule, constants)
     if mesh is not None:
         runs = PartitionSpec(RUN_AXIS)
         # check_vma=False: every value inside is per device; the internal scans start from

@@ -17,6 +17,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
+from pascanu_jax.methods import parse_method
+
 T = TypeVar("T")
 
 # Updates are counted in int32 on the device (and keys fold in the update number).
@@ -68,6 +70,20 @@ def check_names(name: str, values: tuple, valid: Iterable[str]) -> None:
         )
     if len(set(values)) != len(values):
         raise SettingError(f"{{{name}}}: give distinct names, got {list(values)}", name)
+
+
+def check_methods(name: str, values: tuple) -> None:
+    """SettingError unless `values` is a non-empty tuple of distinct method names or specs
+    (`parse_method`); the error is the parser's one line, naming the part that is wrong."""
+    if not values:
+        raise SettingError(f"{{{name}}}: empty list; give MSGD, MSGD-C, MSGD-CR or specs", name)
+    for value in values:
+        try:
+            parse_method(value)
+        except ValueError as e:
+            raise SettingError(f"{{{name}}}: {e}", name) from e
+    if len(set(values)) != len(values):
+        raise SettingError(f"{{{name}}}: give distinct methods, got {list(values)}", name)
 
 
 def check_lengths(name: str, task: Any, lengths: Iterable[int]) -> None:

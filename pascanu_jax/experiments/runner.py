@@ -23,6 +23,7 @@ from typing import Protocol
 import jax
 import numpy as np
 
+from pascanu_jax.clipping import MeanNormClipState
 from pascanu_jax.experiments.distributed import check_process_count, process_count
 from pascanu_jax.experiments.engine import (
     DIAGNOSTICS,
@@ -38,7 +39,7 @@ from pascanu_jax.experiments.engine import (
 )
 from pascanu_jax.experiments.sharding import padded_runs, run_mesh, to_devices, to_host
 from pascanu_jax.initializers import get_scheme, init_rnn
-from pascanu_jax.methods import clip_state, get_method, sgd_with_clipping
+from pascanu_jax.methods import UpdateRule, clip_state, get_method, method_transform
 from pascanu_jax.outputs.checkpoint import (
     CheckpointError,
     arrays_to_tree,
@@ -136,10 +137,13 @@ def initial_state(
       >>> const, state, confirm_keys = initial_state(cfg, runs, 4)  # padded to 4 runs
       >>> const.threshold, state.params["W_rec"].shape
       (array([inf,  1.,  1., inf], dtype=float32), (4, 50, 50))
+      >>> const.hyper  # the learning rate of every run: the optimizer's hyperparameters
+      {'learning_rate': array([0.01, 0.01, 0.01, 0.01], dtype=float32)}
     """
     consts, states, confirm = [], [], []
     if start_params is not None and len(start_params) != len(runs):
         raise ValueError(f"start_params: {len(start_params)} parameter sets for {len(runs)} runs")
+    rule = program_rule(runs)
     for i, spec in enumerate(runs):
         scheme, method = get_scheme(spec.init), get_method(spec.method)
         keys = run_keys(spec.seed, cfg.lengths[0])
@@ -148,7 +152,11 @@ def initial_state(
             if start_params is None
             else {k: np.asarray(v, np.float32) for k, v in start_params[i].items()}
         )
-        opt_state = sgd_with_clipping(1.0).init(params)
+        hyper = {k: np.float32(v) for k, v in method.numbers(cfg.learning_rate).items()}
+        measure = np.int32(method.measure)
+        tx = method_transform(
+            rule, hyper, threshold=method.threshold, guard=method.guard, measure=max(measure, 1)
+        )
         consts.append(
             RunConstants(
                 np.bool_(scheme.activation == "tanh"),
@@ -157,9 +165,13 @@ def initial_state(
                 np.bool_(method.guard),
                 keys["data"],
                 keys["screen"],
+                hyper,
+                measure,
             )
         )
-        states.append(TrainState(params, opt_state, np.int32(0), np.bool_(True), np.bool_(False)))
+        states.append(
+            TrainState(params, tx.init(params), np.int32(0), np.bool_(True), np.bool_(False))
+        )
         confirm.append(keys["confirm"])
     pad = n_total - len(runs)  # padding runs copy run 0 and never train
     consts += consts[:1] * pad
@@ -183,6 +195,12 @@ def train(
 ) -> EngineResult:
     """Train `runs` to success or the budget, all in parallel; see the module docstring.
 
+    Runs whose methods share an `UpdateRule` (the paper's three do) train in one compiled
+    program; each further rule (Adam, element-wise clipping, ...) is a program of its own,
+    trained after the one before, with its own checkpoint (`checkpoint_paths`). Results,
+    parameters and diagnostics come back in the order of `runs` whatever the grouping, and
+    equal what each run would give in a program of its own rule alone.
+
     checkpoint: path of an .npz written after every compiled call; if it exists, training
       resumes from it and ends exactly as an uninterrupted run would.
     progress: called with (updates done, updates in the budget) after every call.
@@ -199,6 +217,150 @@ def train(
       >>> result = pj.train(cfg, [pj.RunSpec("smart_tanh", "MSGD-CR", seed=0)])  # doctest: +SKIP
       >>> result.runs[0]["solved"]  # doctest: +SKIP
     """
+    if not runs:
+        raise ValueError("no runs to train")
+    groups: dict[UpdateRule, list[int]] = {}
+    for i, r in enumerate(runs):
+        groups.setdefault(get_method(r.method).rule, []).append(i)
+    if len(groups) == 1:
+        return _train_program(
+            cfg,
+            runs,
+            next(iter(groups)),
+            checkpoint=checkpoint,
+            progress=progress,
+            mesh=mesh,
+            measure_eval=measure_eval,
+            start_params=start_params,
+            observer=observer,
+            time_limit=time_limit,
+        )
+    if observer is not None:
+        raise ValueError(
+            "an observer watches one program: its runs' methods must share an optimizer and "
+            f"clipping rule, got {len(groups)} ({', '.join(map(_rule_name, groups))})"
+        )
+    called = time.perf_counter()
+    paths = checkpoint_paths(checkpoint, runs)
+    budget, done_before, parts = cfg.max_updates * len(runs), 0, []
+    for (rule, index), path in zip(groups.items(), paths, strict=True):
+        report = (
+            None
+            if progress is None
+            else (lambda done, _b, base=done_before: progress(base + done, budget))
+        )
+        left = None if time_limit is None else max(time_limit - (time.perf_counter() - called), 0)
+        part = _train_program(
+            cfg,
+            [runs[i] for i in index],
+            rule,
+            checkpoint=path,
+            progress=report,
+            mesh=mesh,
+            measure_eval=measure_eval,
+            start_params=None if start_params is None else [start_params[i] for i in index],
+            observer=None,
+            time_limit=left,
+        )
+        parts.append((index, part))
+        done_before += cfg.max_updates * len(index)
+        if not part.complete:
+            break
+    order = {}
+    for index, part in parts:
+        for j, i in enumerate(index):
+            order[i] = (part.runs[j], part.params[j])
+    trained = sorted(order)
+    return EngineResult(
+        [order[i][0] for i in trained],
+        [order[i][1] for i in trained],
+        [d for _, part in parts for d in part.diagnostics],
+        sum(part.compile_s for _, part in parts),
+        time.perf_counter() - called,
+        sum(part.eval_s for _, part in parts),
+        sum(part.periods for _, part in parts),
+        [{**seg, "program": k} for k, (_, part) in enumerate(parts) for seg in part.segments],
+        len(parts) == len(groups) and all(part.complete for _, part in parts),
+    )
+
+
+def program_rule(runs: Sequence[RunSpec]) -> UpdateRule:
+    """The `UpdateRule` that every run's method shares (ValueError when they differ: such
+    runs are programs of their own, which `train` makes).
+
+    Examples:
+      >>> from pascanu_jax.experiments.runner import program_rule
+      >>> program_rule([pj.RunSpec("basic_tanh", m, 0) for m in pj.METHODS])
+      UpdateRule(optimizer='sgd', clip='norm', flags=(), optional=())
+    """
+    rules = list(dict.fromkeys(get_method(r.method).rule for r in runs))
+    if len(rules) != 1:
+        raise ValueError(
+            f"one program trains runs of one update rule, got {len(rules)}: "
+            + ", ".join(map(_rule_name, rules))
+        )
+    return rules[0]
+
+
+def checkpoint_paths(checkpoint: str | None, runs: Sequence[RunSpec]) -> list[str | None]:
+    """The checkpoint of each program of `train(..., checkpoint=checkpoint)`: the path
+    itself for the first rule (so a sweep of the paper's methods keeps its one file), then
+    `<stem>.<k><ext>` for the k-th further rule, in the order the runs name them.
+
+    Examples:
+      >>> from pascanu_jax.experiments.runner import checkpoint_paths
+      >>> runs = [pj.RunSpec("basic_tanh", m, 0) for m in ("MSGD", "adam:lr=1e-3", "MSGD-CR")]
+      >>> checkpoint_paths("out/ckpt-L50.npz", runs)
+      ['out/ckpt-L50.npz', 'out/ckpt-L50.1.npz']
+    """
+    rules = list(dict.fromkeys(get_method(r.method).rule for r in runs))
+    if checkpoint is None:
+        return [None] * len(rules)
+    stem, ext = os.path.splitext(checkpoint)
+    return [checkpoint, *(f"{stem}.{k}{ext}" for k in range(1, len(rules)))]
+
+
+def shared_numbers(cfg: EngineConfig, runs: Sequence[RunSpec]) -> tuple[tuple[str, float], ...]:
+    """The hyperparameters that every run's method gives the same value (`Method.numbers`
+    at the engine's learning rate), as (name, value) pairs: the program compiles them in
+    as numbers, as it always did the paper's learning rate, and keeps the others as data.
+
+    Examples:
+      >>> from pascanu_jax.experiments.runner import shared_numbers
+      >>> cfg = pj.EngineConfig(pj.get_task("temporal_order"), (10, 11))
+      >>> shared_numbers(cfg, [pj.RunSpec("basic_tanh", m, 0) for m in pj.METHODS])
+      (('learning_rate', 0.01),)
+      >>> runs = [pj.RunSpec("basic_tanh", f"adam:lr={lr}", 0) for lr in (1e-3, 1e-2)]
+      >>> [name for name, _ in shared_numbers(cfg, runs)]  # the learning rate is data
+      ['b1', 'b2', 'eps', 'eps_root']
+    """
+    numbers = [get_method(r.method).numbers(cfg.learning_rate) for r in runs]
+    return tuple(
+        (name, value)
+        for name, value in numbers[0].items()
+        if all(n[name] == value for n in numbers[1:])
+    )
+
+
+def _rule_name(rule: UpdateRule) -> str:
+    flags = "".join(f"+{n}={'on' if v else 'off'}" for n, v in rule.flags)
+    return f"{rule.optimizer}/{rule.clip}{flags}" + "".join(f"+{n}" for n in rule.optional)
+
+
+def _train_program(
+    cfg: EngineConfig,
+    runs: Sequence[RunSpec],
+    rule: UpdateRule,
+    *,
+    checkpoint: str | None,
+    progress: Callable[[int, int], None] | None,
+    mesh,
+    measure_eval: bool,
+    start_params: Sequence[dict] | None,
+    observer: Observer | None,
+    time_limit: float | None,
+) -> EngineResult:
+    """`train` for runs that share `rule`: one compiled program."""
     called = time.perf_counter()
     if not runs:
         raise ValueError("no runs to train")
@@ -229,7 +391,10 @@ def train(
     start = time.perf_counter()
     compiled = confirm = screen = None
     if not host["finished"].all():  # a finished checkpoint needs no compile
-        compiled = train_call.lower(cfg, const, state, mesh=mesh).compile()
+        constants = shared_numbers(cfg, runs)
+        compiled = train_call.lower(
+            cfg, const, state, mesh=mesh, rule=rule, constants=constants
+        ).compile()
         one_run = jax.tree.map(lambda x: x[0], state_np.params)
         confirm = misclassified_fraction.lower(
             cfg.task, cfg.lengths, one_run, const_np.is_tanh[0], confirm_keys[0], cfg.confirm_size
@@ -292,6 +457,7 @@ def train(
 
     updates = to_host(state.updates)
     nonfinite = to_host(clip_state(state.opt_state).nonfinite)
+    measured = _measured(to_host(state.opt_state))
     results = [
         {
             "init": r.init,
@@ -302,6 +468,7 @@ def train(
             "error": float(host["error"][i]),
             "nonfinite": int(nonfinite[i]),
             "wall_s": float(host["wall"][i]),
+            **({} if measured is None else {k: float(v[i]) for k, v in measured.items()}),
         }
         for i, r in enumerate(runs)
     ]
@@ -329,6 +496,19 @@ def train(
         segments,
         bool(host["finished"].all()),
     )
+
+
+def _measured(opt_state) -> dict[str, np.ndarray] | None:
+    """§3.2's measurement of each run (`clip_by_mean_norm`): the mean norm of its first
+    updates ("measured_norm") and the threshold set from it ("clip_threshold"), or None."""
+    found = [
+        x
+        for x in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, MeanNormClipState))
+        if isinstance(x, MeanNormClipState)
+    ]
+    if not found:
+        return None
+    return {"measured_norm": found[0].measured, "clip_threshold": found[0].threshold}
 
 
 def checkpoint_identity(

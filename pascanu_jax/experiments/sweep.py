@@ -1,7 +1,8 @@
 """The Fig. 7 sweep: success rate against sequence length (Pascanu et al., 2013, §4.1.1).
 
 For every length, all runs (initialisation x method x seed) train as one compiled program
-(`engine.train`). Results go into an output folder, each file written atomically:
+(`runner.train`; one program per update rule when the methods name other optimizers or
+clipping kinds). Results go into an output folder, each file written atomically:
 
     config.json       the sweep's settings (a re-run into the folder must match them)
     results.json      {"provenance", "settings", "runs"}: one run per row: task, init,
@@ -47,11 +48,12 @@ from pascanu_jax.experiments.presets import (
     SettingError,
     check_int,
     check_lengths,
+    check_methods,
     check_names,
 )
-from pascanu_jax.experiments.runner import train
+from pascanu_jax.experiments.runner import checkpoint_paths, train
 from pascanu_jax.initializers import SCHEMES
-from pascanu_jax.methods import METHODS, get_method
+from pascanu_jax.methods import METHODS, Method, get_method
 from pascanu_jax.outputs.checkpoint import CheckpointError, load_npz, save_npz
 from pascanu_jax.outputs.figures import save_figure
 from pascanu_jax.outputs.files import remove, write_atomic, write_json
@@ -115,7 +117,7 @@ class SweepConfig:
             raise SettingError(f"{{lengths}}: give distinct lengths, got {self.lengths}", "lengths")
         check_lengths("lengths", self.task, self.lengths)
         check_names("inits", self.inits, SCHEMES)
-        check_names("methods", self.methods, METHODS)
+        check_methods("methods", self.methods)
         check_int("seeds", self.seeds, 1, MAX_SEEDS, "every seed adds a run per init and method")
         check_int("max_updates", self.max_updates, 1, MAX_UPDATES, "updates count in int32")
         check_int("eval_every", self.eval_every)
@@ -145,6 +147,17 @@ class SweepConfig:
         return [
             RunSpec(i, m, s) for i in self.inits for m in self.methods for s in range(self.seeds)
         ]
+
+
+def _beyond_the_paper(m: Method) -> dict:
+    """A result row's fields for a method other than SGD with norm clipping: its
+    optimizer, hyperparameters and clipping rule (the paper's rows stay as they were)."""
+    out = {}
+    if m.optimizer != "sgd" or m.hyperparams:
+        out |= {"optimizer": m.optimizer, "hyperparams": dict(m.hyperparams)}
+    if m.clip != "norm":
+        out |= {"clip": m.clip} | ({"measure": m.measure} if m.clip == "mean_norm" else {})
+    return out
 
 
 def _preset(
@@ -212,8 +225,9 @@ def run_sweep(
     for i, length in enumerate(cfg.lengths):
         ckpt = os.path.join(out, f"ckpt-L{length}.npz")
         if length in finished:
-            if os.path.exists(ckpt):  # killed after its results, before removing it
-                remove(ckpt)
+            for path in checkpoint_paths(ckpt, runs):
+                if os.path.exists(path):  # killed after its results, before removing it
+                    remove(path)
             continue
         done_before = i * per_length
         report = (
@@ -249,6 +263,7 @@ def run_sweep(
                     "threshold": m.threshold,
                     "alpha": m.alpha,
                     "guard": m.guard,
+                    **_beyond_the_paper(m),
                     "params": params,
                     "index": index,
                 }
@@ -264,7 +279,8 @@ def run_sweep(
         }
         write_json(os.path.join(out, "summary.json"), summary)
         write_outputs(out, results, diagnostics, cfg)
-        remove(ckpt)
+        for path in checkpoint_paths(ckpt, runs):
+            remove(path)
         if log is not None:
             solved = sum(r["solved"] for r in outcome.runs)
             log(
@@ -533,7 +549,9 @@ def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
     inits = list(dict.fromkeys(r["init"] for r in results))
     methods = list(dict.fromkeys(r["method"] for r in results))
     lengths = sorted({int(r["length"]) for r in results})
-    fig = Figure(figsize=(4.2 * len(inits), 3.6))
+    ncol = min(len(methods), 3 if any(len(m) > 12 for m in methods) else 6)
+    rows = -(-len(methods) // ncol)  # legend rows under the panels
+    fig = Figure(figsize=(4.2 * len(inits), 3.6 + 0.25 * (rows - 1)))
     axes = fig.subplots(1, len(inits), sharey=True, squeeze=False)
     width = 0.8 / len(methods)
     x = np.arange(len(lengths))
@@ -558,7 +576,7 @@ def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
     fig.legend(
         *axes[0][0].get_legend_handles_labels(),
         loc="lower center",
-        ncol=len(methods),
+        ncol=ncol,
         fontsize=9,
         frameon=False,
     )
@@ -568,5 +586,5 @@ def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
         "bars: 95% Wilson intervals" + (f"\n{note}" if note else ""),
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
     save_figure(fig, os.path.dirname(path) or ".", os.path.splitext(os.path.basename(path))[0])
