@@ -185,7 +185,7 @@ def test_methods_are_data():
     assert (pj.get_method("MSGD-C").threshold, pj.get_method("MSGD-C").alpha) == (1.0, 0.0)
     assert (pj.get_method("MSGD-CR").threshold, pj.get_method("MSGD-CR").alpha) == (1.0, 4.0)
     with pytest.raises(ValueError, match="MSGD, MSGD-C, MSGD-CR"):
-        pj.get_method("Adam")
+        pj.get_method("Adamm")
     params = _tree(9, 1.0)
     g = _tree(10, 3.0)
     tx = pj.sgd_with_clipping(1.0)

@@ -235,8 +235,8 @@ def test_bad_config_is_a_clear_error():
         engine.EngineConfig(TASK, (10, 11), max_updates=150, eval_every=100)
     with pytest.raises(ValueError, match="length >= 10"):
         engine.EngineConfig(TASK, (5, 6))
-    with pytest.raises(ValueError, match="unknown method"):
-        train(LOOP_CFG, [engine.RunSpec("basic_tanh", "SGD", 0)])
+    with pytest.raises(ValueError, match="unknown optimizer or method 'SGDD'"):
+        train(LOOP_CFG, [engine.RunSpec("basic_tanh", "SGDD", 0)])
     with pytest.raises(ValueError, match="unknown initialisation"):
         train(LOOP_CFG, [engine.RunSpec("xavier", "MSGD", 0)])
 
