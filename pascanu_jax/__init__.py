@@ -45,7 +45,7 @@ from pascanu_jax.regularizer import (
 )
 from pascanu_jax.rnn import activate, activation_derivative, readout, rnn_states
 from pascanu_jax.step import init_opt_state, rnn_gradients, sgd_step, train_step
-from pascanu_jax.tasks import TASK_NAMES, Task, get_task
+from pascanu_jax.tasks import TASK_NAMES, Task, constant_baseline, get_task
 
 # Top-level names whose modules load on first use: module -> names.
 _LAZY_MODULES = {
@@ -135,6 +135,7 @@ __all__ = [
     "clip_by_mean_norm",
     "clip_by_pascanu_norm",
     "clip_state",
+    "constant_baseline",
     "error_one_step_back",
     "get_method",
     "get_scheme",

@@ -277,6 +277,37 @@ def get_task(name: str, **options: int) -> Task:
     )
 
 
+def constant_baseline(
+    task: Task, key: Array, n: int = 100_000, length: int = 50, grid: int = 1001
+) -> tuple[float, float]:
+    """What a model that ignores its input scores on a regression task (addition,
+    multiplication): the constant answer c in [0, 1] (on `grid` points) that the task's
+    error rule (`Task.errors`) misclassifies least often on `n` fresh sequences, and that
+    fraction. A trained model beats the task only below it.
+
+    For addition c = 0.5 misclassifies P(|(a + b)/2 - 0.5| > 0.2) = 0.36 (a, b uniform);
+    for multiplication c = 0.2 misclassifies P(ab > 0.4) = 1 - 0.4 (1 - ln 0.4) = 0.23.
+
+    Examples:
+      >>> c, error = pj.constant_baseline(pj.get_task("addition"), jax.random.key(0), 20_000)
+      >>> round(error, 2), abs(c - 0.5) < 0.05
+      (0.36, True)
+    """
+    if task.head is not LAST_LINEAR:
+        raise ValueError(f"{task.name} is not a regression task (addition, multiplication)")
+    _, targets = task.sample(key, n, length)
+    states = jnp.zeros((task.max_steps(length), n, 1))  # every answer is b_out
+
+    def misclassified(c):
+        params = {"W_out": jnp.zeros((1, task.n_out)), "b_out": jnp.full((task.n_out,), c)}
+        return jnp.mean(task.errors(params, states, targets))
+
+    answers = jnp.linspace(0.0, 1.0, grid)
+    errors = jax.lax.map(misclassified, answers)
+    best = int(jnp.argmin(errors))
+    return float(answers[best]), float(errors[best])
+
+
 def resolve_task(task: Objective | str) -> Objective:
     """`get_task(task)` for a task name, else `task` itself (a `Task` or any `Objective`).
 

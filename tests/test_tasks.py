@@ -222,3 +222,14 @@ def test_bad_input():
         pj.get_task("memorization", n_values=1)
     with pytest.raises(ValueError, match="exceeds max_length"):
         pj.get_task("temporal_order").sample_padded(KEY, 4, 60, 50)
+
+
+def test_the_constant_baselines_are_the_closed_forms():
+    # addition: c = 0.5, P(|(a + b)/2 - 0.5| > 0.2) = 0.36; multiplication: c = 0.2,
+    # P(ab > 0.4) = 1 - 0.4 (1 - ln 0.4); a, b uniform on [0, 1].
+    c, error = pj.constant_baseline(pj.get_task("addition"), jax.random.key(1), 50_000)
+    assert abs(c - 0.5) < 0.03 and abs(error - 0.36) < 0.01
+    c, error = pj.constant_baseline(pj.get_task("multiplication"), jax.random.key(1), 50_000)
+    assert abs(c - 0.2) < 0.03 and abs(error - (1 - 0.4 * (1 - np.log(0.4)))) < 0.01
+    with pytest.raises(ValueError, match="not a regression task"):
+        pj.constant_baseline(pj.get_task("permutation"), jax.random.key(1))

@@ -14,6 +14,9 @@ import argparse
 import pathlib
 import sys
 
+import jax
+
+import pascanu_jax as pj
 from pascanu_jax.experiments.sweep import success_table, wilson_interval
 from pascanu_jax.outputs.files import read_json
 
@@ -172,10 +175,12 @@ def watched(record: dict) -> str:
 
 
 def tasks(folder: pathlib.Path) -> str:
+    """One row per task folder; "best constant" is what a model that ignores its input
+    misclassifies (`pj.constant_baseline`, regression tasks only)."""
     lines = [
         "| task | solved of 5 | updates of the solved runs "
-        "| misclassified (%) per test length, per seed |",
-        "| --- | --- | --- | --- |",
+        "| misclassified (%) per test length, per seed | best constant |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for path in sorted(folder.glob("*/generalization.json")):
         record = read_json(path)
@@ -185,9 +190,14 @@ def tasks(folder: pathlib.Path) -> str:
             f"{L}: " + " / ".join(f"{100 * err[(s, L)]:.1f}" for s in seeds) for L in lengths
         )
         updates = ", ".join(f"{r['updates']:,}" for r in solved) or "-"
+        task = pj.get_task(record["settings"]["task"])
+        baseline = "-"
+        if task.pads:  # addition, multiplication
+            c, error = pj.constant_baseline(task, jax.random.key(0))
+            baseline = f"{100 * error:.1f} (answer {c:.2f})"
         lines.append(
-            f"| {record['settings']['task']} | {_cell(len(solved), len(record['training']))} | "
-            f"{updates} | {per_length} |"
+            f"| {task.name} | {_cell(len(solved), len(record['training']))} | "
+            f"{updates} | {per_length} | {baseline} |"
         )
     return "\n".join(lines)
 
