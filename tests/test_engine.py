@@ -16,6 +16,7 @@ import pascanu_jax as pj
 from pascanu_jax.experiments import engine
 from pascanu_jax.experiments.runner import initial_state, train
 from pascanu_jax.experiments.sharding import run_mesh, to_devices, to_host
+from pascanu_jax.outputs.checkpoint import load_arrays, save_arrays
 
 TASK = pj.get_task("temporal_order")
 # Never solves (0 errors out of 100 needed within 40 updates): nothing freezes.
@@ -189,6 +190,27 @@ def test_resume_ends_as_an_uninterrupted_run(tmp_path, solved):
     assert strip(again.runs) == strip(solved.runs) and again.compile_s < 0.1
     with pytest.raises(ValueError, match="another configuration"):
         train(SOLVE_CFG, SOLVE_RUNS[:2], checkpoint=ckpt)
+
+
+def test_checkpoint_from_before_method_fields_resumes(tmp_path, solved):
+    """A checkpoint whose runs name methods without the fields `Method` gained later
+    (optimizer, hyperparams, clip, measure) resumes: a missing field is its default."""
+    ckpt = str(tmp_path / "ckpt.npz")
+    runs = [engine.RunSpec(r.init, pj.get_method(r.method), r.seed) for r in SOLVE_RUNS]
+    train(SOLVE_CFG, runs, checkpoint=ckpt)
+    arrays, meta = load_arrays(ckpt)
+    later = ("optimizer", "hyperparams", "clip", "measure")
+    for run in meta["identity"]["runs"]:
+        run["method"] = {k: v for k, v in run["method"].items() if k not in later}
+    save_arrays(ckpt, arrays, meta)
+    again = train(SOLVE_CFG, runs, checkpoint=ckpt)
+    assert [r["updates"] for r in again.runs] == [r["updates"] for r in solved.runs]
+    assert again.compile_s < 0.1
+    # A field that differs from the default still refuses.
+    meta["identity"]["runs"][0]["method"]["optimizer"] = "adam"
+    save_arrays(ckpt, arrays, meta)
+    with pytest.raises(ValueError, match=r"another configuration \(runs"):
+        train(SOLVE_CFG, runs, checkpoint=ckpt)
 
 
 def test_sharded_over_four_devices_equals_one_device(solved):

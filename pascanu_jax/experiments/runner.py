@@ -39,7 +39,13 @@ from pascanu_jax.experiments.engine import (
 )
 from pascanu_jax.experiments.sharding import padded_runs, run_mesh, to_devices, to_host
 from pascanu_jax.initializers import get_scheme, init_rnn
-from pascanu_jax.methods import UpdateRule, clip_state, get_method, method_transform
+from pascanu_jax.methods import (
+    Method,
+    UpdateRule,
+    clip_state,
+    get_method,
+    method_transform,
+)
 from pascanu_jax.outputs.checkpoint import (
     CheckpointError,
     arrays_to_tree,
@@ -527,6 +533,23 @@ def checkpoint_identity(
     return identity if observer is None else {**identity, "observer": observer.identity()}
 
 
+def _same_runs(saved: object, runs: list) -> bool:
+    """Whether a checkpoint's runs are `runs` (both as JSON). A `Method` field the
+    checkpoint lacks counts as its default, so a checkpoint written before that field
+    existed still resumes (the paper's methods gained `optimizer`, `clip`, ... with the
+    values that reproduce them)."""
+    if not isinstance(saved, list) or len(saved) != len(runs):
+        return False
+    method_defaults = {"method": defaults_of(Method)}
+    return all(
+        isinstance(old, dict)
+        and isinstance(new, dict)
+        and isinstance(old.get("method"), dict) == isinstance(new.get("method"), dict)
+        and not differences(old, new, method_defaults)
+        for old, new in zip(saved, runs, strict=True)
+    )
+
+
 def _segment(earlier: list[dict], checkpoint: str | None, updates: int) -> dict:
     """The record of this start of training: provenance, the updates it starts at, and the
     device of the checkpoint's last segment when it differs from this process's (one
@@ -570,7 +593,7 @@ def _restore(path, identity, cfg, runs, state_np, host, observer=None):
         diffs = [] if saved == old else [("identity", "an older version's", "this one's")]
     else:
         diffs = differences(saved["config"], identity["config"], defaults_of(EngineConfig))
-        if saved.get("runs") != identity["runs"]:
+        if not _same_runs(saved.get("runs"), identity["runs"]):
             diffs.append(("runs", saved.get("runs"), identity["runs"]))
         if "observer" in saved or "observer" in identity:
             diffs += differences(
