@@ -234,6 +234,39 @@ def test_wilson_interval_solves_the_score_equation(k, n):
         wilson_interval(n + 1, n)
 
 
+def test_a_mean_norm_sweep_draws_and_reports_success_against_the_multiple(
+    tmp_path, sweep_out, capsys
+):
+    # §3.2's heuristic: the paper's fixed threshold beside two multiples of the mean norm.
+    out = tmp_path / "threshold"
+    methods = "MSGD-C,MSGD-C:clip=0.5xmean+measure=20,MSGD-C:clip=5xmean+measure=20"
+    args = ["--lengths", "10", "--seeds", "2", "--inits", "smart_tanh", "--methods", methods]
+    args += ["--max-updates", "600", "--eval-every", "100", "--out", str(out)]
+    assert load("sweep_lengths").main(args) == 0
+    assert (out / "threshold.png").stat().st_size > 0
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    for run, row in zip(runs, rows, strict=True):
+        measured = "xmean" in run["method"]
+        assert ("measured_norm" in run) == measured and (row["measured_norm"] != "") == measured
+        if measured:
+            multiple = float(run["method"].split("=")[1].split("x")[0])
+            assert run["clip_threshold"] == pytest.approx(multiple * run["measured_norm"])
+    report = load("report")
+    assert report.main(["threshold", str(out / "results.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "| init | method | length | mean norm | fixed 1 | 0.5x mean | 5x mean |" in printed
+    row = next(line for line in printed.splitlines() if line.startswith("| smart_tanh | MSGD-C"))
+    cells = [c.strip() for c in row.split("|")[5:8]]
+    for cell, spec in zip(cells, methods.split(","), strict=True):
+        k = sum(r["solved"] for r in runs if r["method"] == spec)
+        assert cell.startswith(f"{k}/2 [")
+    # A sweep without such a method is refused in one line.
+    with pytest.raises(SystemExit, match="no method clips at a multiple of the mean norm"):
+        report.main(["threshold", str(sweep_out / "results.json")])
+
+
 def test_report_prints_the_fig7_table_with_intervals(sweep_out, capsys):
     assert load("report").main(["fig7", str(sweep_out / "results.json")]) == 0
     printed = capsys.readouterr().out

@@ -3,6 +3,7 @@
     python scripts/report.py fig7 docs/results/fig7_cpu/results.json
     python scripts/report.py generalization docs/results/generalization_paper/generalization.json
     python scripts/report.py tasks docs/results/tasks
+    python scripts/report.py threshold docs/results/threshold_heuristic/results.json
 
 Every table in those documents is printed by this script from a committed JSON (which
 carries the provenance of the run that produced it), so the two cannot drift apart.
@@ -18,6 +19,7 @@ import jax
 
 import pascanu_jax as pj
 from pascanu_jax.experiments.sweep import success_table, wilson_interval
+from pascanu_jax.experiments.threshold import FIXED, threshold_cells
 from pascanu_jax.outputs.files import read_json
 
 
@@ -160,18 +162,18 @@ def watched(record: dict) -> str:
         f"- wall time {cost['wall_s']:,.0f} s (watching {cost['watch_s']:,.0f} s, "
         f"{100 * cost['watch_fraction']:.1f}% of training)",
     ]
-    for seg in record["segments"]:
-        out.append(
-            f"- segment: updates {seg['from_updates']:,} to {seg['to_updates']:,}, "
-            f"{seg['wall_s']:,.0f} s, commit {str(seg['commit'])[:10]} (dirty: {seg['dirty']}), "
-            f"jax {seg['jax']}, {seg['device']}"
-            + (
-                f" (resumed from {seg['resumed_from_device']})"
-                if "resumed_from_device" in seg
-                else ""
-            )
-        )
+    out += [f"- segment: {_segment(seg)}" for seg in record["segments"]]
     return "\n".join(out)
+
+
+def _segment(seg: dict) -> str:
+    """One stretch of a campaign's training: its updates, wall time and provenance."""
+    resumed = seg.get("resumed_from_device")
+    return (
+        f"updates {seg['from_updates']:,} to {seg['to_updates']:,}, {seg['wall_s']:,.0f} s, "
+        f"commit {str(seg['commit'])[:10]} (dirty: {seg['dirty']}), jax {seg['jax']}, "
+        f"{seg['device']}" + (f" (resumed from {resumed})" if resumed else "")
+    )
 
 
 def tasks(folder: pathlib.Path) -> str:
@@ -182,8 +184,16 @@ def tasks(folder: pathlib.Path) -> str:
         "| misclassified (%) per test length, per seed | best constant |",
         "| --- | --- | --- | --- | --- |",
     ]
+    trained = []
     for path in sorted(folder.glob("*/generalization.json")):
         record = read_json(path)
+        settings = record["settings"]
+        lo, hi = settings["train_lengths"]
+        trained.append(
+            f"- {settings['task']}: {record.get('status', 'complete')}, trained on "
+            f"[{lo}, {hi}), at most {settings['max_updates']:,} updates; "
+            + "; ".join(_segment(seg) for seg in record.get("segments", []))
+        )
         solved = [r for r in record["training"] if r["solved"]]
         seeds, lengths, err = _tests(record["tests"])
         per_length = "; ".join(
@@ -199,20 +209,62 @@ def tasks(folder: pathlib.Path) -> str:
             f"| {task.name} | {_cell(len(solved), len(record['training']))} | "
             f"{updates} | {per_length} | {baseline} |"
         )
+    return "\n".join([*lines, "", *trained])
+
+
+def threshold(path: pathlib.Path) -> str:
+    """§3.2's heuristic from a sweep's results.json: per (init, method, length), solved of
+    runs at the fixed threshold and at each multiple of the measured mean norm, then the
+    median updates to success and the median measured norm."""
+    record = read_json(path)
+    cells = threshold_cells(record["runs"])
+    if not cells:
+        raise ValueError("no method clips at a multiple of the mean norm (METHOD:clip=Mxmean)")
+    keys = sorted(
+        {m for group in cells.values() for m in group}, key=lambda m: -1.0 if m is FIXED else m
+    )
+    name = lambda m: "fixed 1" if m is FIXED else f"{m:g}x mean"  # noqa: E731
+    lines = [
+        "| init | method | length | mean norm | " + " | ".join(map(name, keys)) + " |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in keys) + " |",
+    ]
+    updates = []
+    for (init, base, length), group in cells.items():
+        norms = [c.measured_norm for c in group.values() if c.measured_norm is not None]
+        norm = f"{sorted(norms)[len(norms) // 2]:.3g}" if norms else "-"
+        row = [_cell(group[m].solved, group[m].runs) if m in group else "-" for m in keys]
+        lines.append(f"| {init} | {base} | {length} | {norm} | " + " | ".join(row) + " |")
+        med = [
+            f"{group[m].updates[len(group[m].updates) // 2]:,}"
+            if m in group and group[m].updates
+            else "-"
+            for m in keys
+        ]
+        updates.append(f"| {init} | {base} | {length} | " + " | ".join(med) + " |")
+    lines += [
+        "",
+        "median updates to success of the solved runs:",
+        "",
+        "| init | method | length | " + " | ".join(map(name, keys)) + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in keys) + " |",
+        *updates,
+        "",
+        f"- mean norm: the median over runs of the mean gradient norm measured before "
+        f"clipping starts; provenance: {_provenance(record['provenance'])}",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("kind", choices=["fig7", "generalization", "tasks"])
+    kinds = {"fig7": fig7, "generalization": generalization, "tasks": tasks, "threshold": threshold}
+    p.add_argument("kind", choices=list(kinds))
     p.add_argument("path", type=pathlib.Path)
     args = p.parse_args(argv)
     if not args.path.exists():
         p.error(f"{args.path} does not exist")
     try:
-        print(
-            {"fig7": fig7, "generalization": generalization, "tasks": tasks}[args.kind](args.path)
-        )
+        print(kinds[args.kind](args.path))
     except (ValueError, KeyError) as e:
         sys.exit(f"error: {args.path} is not a {args.kind} result ({e})")
     return 0

@@ -9,7 +9,9 @@ clipping kinds). Results go into an output folder, each file written atomically:
                       method, seed, length, solved, updates, error, nonfinite (updates
                       whose gradient norm was NaN, Inf or > 1e10), wall_s, device (plus
                       threshold, alpha and guard; params and index: where its trained
-                      parameters are)
+                      parameters are; for methods beyond the paper: optimizer,
+                      hyperparams, clip, measure, and at a multiple of the mean norm
+                      measured_norm and clip_threshold)
     params-L<length>.npz  the final parameters of every run at that length (the arrays of
                       `init_rnn`, each with a leading run axis; a row's `index` is its
                       position on it; `run_params(out, row)` reads one)
@@ -18,6 +20,8 @@ clipping kinds). Results go into an output folder, each file written atomically:
                       loss, grad_norm, clipped_fraction, omega, spectral_radius, error
     fig7.png          success rate against length, a panel per initialisation, a bar per
                       method, like the paper's Fig. 7
+    threshold.png     when a method clips at a multiple of the measured mean norm: success
+                      against the multiple (§3.2's heuristic, `threshold.plot_threshold`)
     summary.json      per length: compile, wall and evaluation seconds, evaluation share,
                       and the provenance (commit, jax version, device) of the run
     ckpt-L<length>.npz  the length in progress (removed once its results are written)
@@ -52,6 +56,7 @@ from pascanu_jax.experiments.presets import (
     check_names,
 )
 from pascanu_jax.experiments.runner import checkpoint_paths, train
+from pascanu_jax.experiments.threshold import plot_threshold, threshold_cells
 from pascanu_jax.initializers import SCHEMES
 from pascanu_jax.methods import METHODS, Method, get_method
 from pascanu_jax.outputs.checkpoint import CheckpointError, load_npz, save_npz
@@ -85,6 +90,8 @@ RESULT_FIELDS = (
     "params",
     "index",
 )
+# Result fields of methods beyond the paper, in results.csv where any row has them.
+OPTIONAL_FIELDS = ("optimizer", "hyperparams", "clip", "measure", "measured_norm", "clip_threshold")
 DIAGNOSTIC_FIELDS = ("task", "init", "method", "seed", "length", "updates", *DIAGNOSTICS)
 
 
@@ -436,7 +443,8 @@ def _check_params(out: pathlib.Path, length: int, rows: list[dict], n_runs: int)
 
 
 def write_outputs(out: str, results: list[dict], diagnostics: list[dict], cfg: SweepConfig) -> None:
-    """results.json, results.csv, diagnostics.csv and fig7.png, each atomically.
+    """results.json, results.csv, diagnostics.csv, fig7.png (and threshold.png), each
+    atomically.
     Diagnostics first: results.json is what marks a length as finished.
 
     Examples:
@@ -444,8 +452,11 @@ def write_outputs(out: str, results: list[dict], diagnostics: list[dict], cfg: S
       >>> write_outputs("runs/sweep", results, diagnostics, cfg)  # doctest: +SKIP
     """
     write_atomic(os.path.join(out, "diagnostics.csv"), _csv(diagnostics, DIAGNOSTIC_FIELDS))
-    write_atomic(os.path.join(out, "results.csv"), _csv(results, RESULT_FIELDS))
+    optional = [k for k in OPTIONAL_FIELDS if any(k in r for r in results)]
+    write_atomic(os.path.join(out, "results.csv"), _csv(results, (*RESULT_FIELDS, *optional)))
     plot_fig7(results, os.path.join(out, "fig7.png"), cfg.note)
+    if threshold_cells(results):
+        plot_threshold(results, os.path.join(out, "threshold.png"), cfg.note)
     record = {"provenance": provenance(), "settings": cfg.settings(), "runs": results}
     write_json(os.path.join(out, "results.json"), record)
 
