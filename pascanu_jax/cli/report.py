@@ -19,7 +19,7 @@ import jax
 
 import pascanu_jax as pj
 from pascanu_jax.experiments.sweep import success_table, wilson_interval
-from pascanu_jax.experiments.threshold import FIXED, threshold_cells
+from pascanu_jax.experiments.threshold import FIXED, multiple_order, threshold_cells
 from pascanu_jax.outputs.files import read_json
 
 
@@ -220,9 +220,7 @@ def threshold(path: pathlib.Path) -> str:
     cells = threshold_cells(record["runs"])
     if not cells:
         raise ValueError("no method clips at a multiple of the mean norm (METHOD:clip=Mxmean)")
-    keys = sorted(
-        {m for group in cells.values() for m in group}, key=lambda m: -1.0 if m is FIXED else m
-    )
+    keys = sorted({m for group in cells.values() for m in group}, key=multiple_order)
     name = lambda m: "fixed 1" if m is FIXED else f"{m:g}x mean"  # noqa: E731
     lines = [
         "| init | method | length | mean norm | " + " | ".join(map(name, keys)) + " |",

@@ -60,7 +60,7 @@ from pascanu_jax.experiments.threshold import plot_threshold, threshold_cells
 from pascanu_jax.initializers import SCHEMES
 from pascanu_jax.methods import METHODS, Method, get_method
 from pascanu_jax.outputs.checkpoint import CheckpointError, load_npz, save_npz
-from pascanu_jax.outputs.figures import save_figure
+from pascanu_jax.outputs.figures import finish_figure
 from pascanu_jax.outputs.files import remove, write_atomic, write_json
 from pascanu_jax.outputs.folder import (
     OutputFolderError,
@@ -584,18 +584,9 @@ def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
         ax.set_xlabel("sequence length")
         ax.set_ylim(0, 105)
     axes[0][0].set_ylabel("success rate (%)")
-    fig.legend(
-        *axes[0][0].get_legend_handles_labels(),
-        loc="lower center",
-        ncol=ncol,
-        fontsize=9,
-        frameon=False,
-    )
     task = results[0]["task"] if results else ""
-    fig.suptitle(
+    title = (
         f"{task}: rate of success against length (Pascanu et al. 2013, Fig. 7); "
-        "bars: 95% Wilson intervals" + (f"\n{note}" if note else ""),
-        fontsize=10,
+        "bars: 95% Wilson intervals"
     )
-    fig.tight_layout(rect=(0, 0.07 * rows, 1, 1))
-    save_figure(fig, os.path.dirname(path) or ".", os.path.splitext(os.path.basename(path))[0])
+    finish_figure(fig, axes[0][0], path, title, ncol=ncol, rows=rows, note=note)

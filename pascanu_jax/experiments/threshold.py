@@ -18,13 +18,12 @@ when its methods clip at M times the measured mean norm (`MSGD-C:clip=Mxmean`,
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 
 import numpy as np
 
 from pascanu_jax.methods import METHODS, parse_method
-from pascanu_jax.outputs.figures import save_figure
+from pascanu_jax.outputs.figures import finish_figure
 
 #: The key of a group's run at the paper's fixed threshold (the base method's own).
 FIXED = None
@@ -46,6 +45,11 @@ class Cell:
     runs: int
     updates: tuple[int, ...]
     measured_norm: float | None
+
+
+def multiple_order(multiple: float | None) -> float:
+    """Sort key of a threshold rule: the fixed threshold first, then the multiples."""
+    return -1.0 if multiple is FIXED else multiple
 
 
 def threshold_rule(spec: str) -> tuple[str, float | None] | None:
@@ -99,7 +103,7 @@ def threshold_cells(
         if all(m is FIXED for m in by_multiple):
             continue
         cells = {}
-        for multiple in sorted(by_multiple, key=lambda m: -1.0 if m is FIXED else m):
+        for multiple in sorted(by_multiple, key=multiple_order):
             rows = by_multiple[multiple]
             norms = [r["measured_norm"] for r in rows if r.get("measured_norm") is not None]
             cells[multiple] = Cell(
@@ -161,19 +165,19 @@ def plot_threshold(results: Sequence[dict], path: str, note: str = "") -> None:
         ax.set_xlabel("threshold / measured mean norm")
         ax.set_ylim(-3, 105)
     axes[0].set_ylabel("success rate (%)")
-    fig.legend(
-        *axes[0].get_legend_handles_labels(),
-        loc="lower center",
-        ncol=min(len(lines), 4),
-        fontsize=9,
-        frameon=False,
-    )
     task = results[0]["task"] if results else ""
-    fig.suptitle(
+    title = (
         f"{task}: §3.2's threshold heuristic (Pascanu et al. 2013); dashed: the fixed "
-        "threshold 1; shaded: half to ten times" + (f"\n{note}" if note else ""),
-        fontsize=10,
+        "threshold 1; shaded: half to ten times"
     )
-    rows = -(-len(lines) // 4)
-    fig.tight_layout(rect=(0, 0.08 * rows, 1, 1))
-    save_figure(fig, os.path.dirname(path) or ".", os.path.splitext(os.path.basename(path))[0])
+    ncol = min(len(lines), 4)
+    finish_figure(
+        fig,
+        axes[0],
+        path,
+        title,
+        ncol=ncol,
+        rows=-(-len(lines) // 4),
+        note=note,
+        legend_height=0.08,
+    )

@@ -30,3 +30,26 @@ def save_figure(fig: Any, out: str | os.PathLike, stem: str, *, svg: bool = Fals
         write_atomic(path, buffer.getvalue())
         written.append(path)
     return written
+
+
+def finish_figure(
+    fig: Any,
+    ax: Any,
+    path: str | os.PathLike,
+    title: str,
+    *,
+    ncol: int,
+    rows: int,
+    note: str = "",
+    legend_height: float = 0.07,
+) -> list:
+    """Give `fig` one legend under its panels (the labels of `ax`, `ncol` columns in
+    `rows` rows, each `legend_height` of the figure), `title` (and `note` below it) on
+    top, and write it to `path` (a .png name) with `save_figure`."""
+    fig.legend(
+        *ax.get_legend_handles_labels(), loc="lower center", ncol=ncol, fontsize=9, frameon=False
+    )
+    fig.suptitle(title + (f"\n{note}" if note else ""), fontsize=10)
+    fig.tight_layout(rect=(0, legend_height * rows, 1, 1))
+    path = pathlib.Path(path)
+    return save_figure(fig, path.parent, path.stem)
