@@ -214,12 +214,15 @@ def tasks(folder: pathlib.Path) -> str:
 
 def threshold(path: pathlib.Path) -> str:
     """§3.2's heuristic from a sweep's results.json: per (init, method, length), solved of
-    runs at the fixed threshold and at each multiple of the measured mean norm, then the
-    median updates to success and the median measured norm."""
+    runs at the fixed threshold and at each multiple of the measured mean norm (and, with
+    several inits, the same pooled over them), then the median updates to success and the
+    median measured norm."""
     record = read_json(path)
     cells = threshold_cells(record["runs"])
     if not cells:
         raise ValueError("no method clips at a multiple of the mean norm (METHOD:clip=Mxmean)")
+    if len({init for init, _, _ in cells}) > 1:
+        cells |= threshold_cells(record["runs"], pool=True)
     keys = sorted({m for group in cells.values() for m in group}, key=multiple_order)
     name = lambda m: "fixed 1" if m is FIXED else f"{m:g}x mean"  # noqa: E731
     lines = [

@@ -73,11 +73,16 @@ def threshold_rule(spec: str) -> tuple[str, float | None] | None:
     return base, float(method.threshold)
 
 
+#: The init of a group pooled over every initialisation (`threshold_cells(pool=True)`).
+ALL_INITS = "all inits"
+
+
 def threshold_cells(
-    results: Sequence[dict],
+    results: Sequence[dict], *, pool: bool = False
 ) -> dict[tuple[str, str, int], dict[float | None, Cell]]:
     """(init, base method, length) -> {multiple (or FIXED): Cell}, for every group with at
-    least one run at a multiple of the mean norm. Rows are a sweep's `results.json` runs.
+    least one run at a multiple of the mean norm. Rows are a sweep's `results.json` runs;
+    with `pool`, the runs of every initialisation form one group, its init `ALL_INITS`.
 
     Examples:
       >>> from pascanu_jax.experiments.threshold import threshold_cells
@@ -89,6 +94,8 @@ def threshold_cells(
       >>> cells = threshold_cells(rows)[("basic_tanh", "MSGD-C", 50)]
       >>> cells[None].solved, cells[2.0]
       (1, Cell(solved=1, runs=2, updates=(700,), measured_norm=0.7))
+      >>> list(threshold_cells(rows, pool=True))
+      [('all inits', 'MSGD-C', 50)]
     """
     grouped: dict[tuple[str, str, int], dict[float | None, list[dict]]] = {}
     for row in results:
@@ -96,7 +103,7 @@ def threshold_cells(
         if rule is None:
             continue
         base, multiple = rule
-        key = (row["init"], base, int(row["length"]))
+        key = (ALL_INITS if pool else row["init"], base, int(row["length"]))
         grouped.setdefault(key, {}).setdefault(multiple, []).append(row)
     out = {}
     for key, by_multiple in grouped.items():
