@@ -551,7 +551,7 @@ def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
     Examples:
       >>> import json
       >>> from pascanu_jax.experiments.sweep import plot_fig7
-      >>> record = json.load(open("docs/results/fig7_quick_results.json"))
+      >>> record = json.load(open("docs/results/fig7_quick/results.json"))
       >>> plot_fig7(record["runs"], "fig7.png", note="quick preset")
     """
     from matplotlib.figure import Figure
