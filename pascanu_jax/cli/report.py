@@ -16,6 +16,7 @@ import pathlib
 import sys
 
 import jax
+import numpy as np
 
 import pascanu_jax as pj
 from pascanu_jax.experiments.sweep import success_table, wilson_interval
@@ -231,8 +232,8 @@ def threshold(path: pathlib.Path) -> str:
     ]
     updates = []
     for (init, base, length), group in cells.items():
-        norms = [c.measured_norm for c in group.values() if c.measured_norm is not None]
-        norm = f"{sorted(norms)[len(norms) // 2]:.3g}" if norms else "-"
+        norms = [n for cell in group.values() for n in cell.norms]
+        norm = f"{np.median(norms):.3g}" if norms else "-"
         row = [_cell(group[m].solved, group[m].runs) if m in group else "-" for m in keys]
         lines.append(f"| {init} | {base} | {length} | {norm} | " + " | ".join(row) + " |")
         med = [

@@ -37,14 +37,19 @@ class Cell:
       solved: runs that reached the success criterion.
       runs: runs.
       updates: updates to success of the solved runs, ascending.
-      measured_norm: median over the runs of the mean norm measured before clipping
-        started (None at the fixed threshold, which measures nothing).
+      norms: each run's mean norm measured before clipping started, ascending (none at
+        the fixed threshold, which measures nothing).
     """
 
     solved: int
     runs: int
     updates: tuple[int, ...]
-    measured_norm: float | None
+    norms: tuple[float, ...]
+
+    @property
+    def measured_norm(self) -> float | None:
+        """Median over the runs of the measured mean norm (None where nothing was measured)."""
+        return float(np.median(self.norms)) if self.norms else None
 
 
 def multiple_order(multiple: float | None) -> float:
@@ -92,8 +97,8 @@ def threshold_cells(
       ...                            ("MSGD-C:clip=2xmean", True, 700, 0.8),
       ...                            ("MSGD-C:clip=2xmean", False, 3000, 0.6)]]
       >>> cells = threshold_cells(rows)[("basic_tanh", "MSGD-C", 50)]
-      >>> cells[None].solved, cells[2.0]
-      (1, Cell(solved=1, runs=2, updates=(700,), measured_norm=0.7))
+      >>> cells[None].solved, cells[2.0], cells[2.0].measured_norm
+      (1, Cell(solved=1, runs=2, updates=(700,), norms=(0.6, 0.8)), 0.7)
       >>> list(threshold_cells(rows, pool=True))
       [('all inits', 'MSGD-C', 50)]
     """
@@ -117,7 +122,7 @@ def threshold_cells(
                 solved=sum(bool(r["solved"]) for r in rows),
                 runs=len(rows),
                 updates=tuple(sorted(int(r["updates"]) for r in rows if r["solved"])),
-                measured_norm=float(np.median(norms)) if norms else None,
+                norms=tuple(sorted(float(n) for n in norms)),
             )
         out[key] = cells
     return out
@@ -177,13 +182,12 @@ def plot_threshold(results: Sequence[dict], path: str, note: str = "") -> None:
         f"{task}: §3.2's threshold heuristic (Pascanu et al. 2013); dashed: the fixed "
         "threshold 1; shaded: half to ten times"
     )
-    ncol = min(len(lines), 4)
     finish_figure(
         fig,
         axes[0],
         path,
         title,
-        ncol=ncol,
+        ncol=min(len(lines), 4),
         rows=-(-len(lines) // 4),
         note=note,
         legend_height=0.08,
