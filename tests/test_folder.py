@@ -9,10 +9,12 @@ import pathlib
 import pickle
 import shutil
 
+import jax
 import numpy as np
 import pytest
 
 from pascanu_jax.experiments import sweep as sweep_module
+from pascanu_jax.experiments.engine import misclassified_fraction, run_keys
 from pascanu_jax.experiments.generalization import PRESETS as GEN_PRESETS
 from pascanu_jax.experiments.generalization import _open
 from pascanu_jax.experiments.presets import SettingError, lookup, preset
@@ -93,6 +95,25 @@ def test_committed_folders_still_open():
     config.json (its settings are read from generalization.json)."""
     cpu = dataclasses.replace(PRESETS["cpu"], lengths=(50, 100))
     open_folder(ROOT / "docs/results/fig7_cpu", cpu, exclude=sweep_module.FREE_SETTINGS)
+
+
+@pytest.mark.parametrize(("method", "seed"), [("MSGD-CR", 2), ("MSGD-C", 1)])
+def test_committed_parameters_reproduce_their_rows(method, seed):
+    """A solved and an unsolved run of docs/results/fig7_quick: their kept parameters,
+    checked on the run's own 10,000 confirmation sequences, give the row's error."""
+    out = ROOT / "docs/results/fig7_quick"
+    rows = json.loads((out / "results.json").read_text())["runs"]
+    (row,) = [
+        r
+        for r in rows
+        if (r["length"], r["init"], r["method"], r["seed"]) == (40, "smart_tanh", method, seed)
+    ]
+    key = jax.random.fold_in(run_keys(seed, 40)["confirm"], row["updates"])
+    task = get_task(row["task"])
+    params = run_params(out, row)
+    error = misclassified_fraction(task, (40, 41), params, np.bool_(True), key, 10_000)
+    assert round(float(error) * 10_000) == round(row["error"] * 10_000)
+    assert row["solved"] == (method == "MSGD-CR")
 
 
 def test_a_folder_of_before_config_json_is_read_through_its_record(tmp_path):
