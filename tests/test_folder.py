@@ -9,12 +9,11 @@ import pathlib
 import pickle
 import shutil
 
-import jax
 import numpy as np
 import pytest
 
 from pascanu_jax.experiments import sweep as sweep_module
-from pascanu_jax.experiments.engine import misclassified_fraction, run_keys
+from pascanu_jax.experiments.engine import confirm_key, misclassified_fraction, run_keys
 from pascanu_jax.experiments.generalization import PRESETS as GEN_PRESETS
 from pascanu_jax.experiments.generalization import _open
 from pascanu_jax.experiments.presets import SettingError, lookup, preset
@@ -108,7 +107,7 @@ def test_committed_parameters_reproduce_their_rows(method, seed):
         for r in rows
         if (r["length"], r["init"], r["method"], r["seed"]) == (40, "smart_tanh", method, seed)
     ]
-    key = jax.random.fold_in(run_keys(seed, 40)["confirm"], row["updates"])
+    key = confirm_key(run_keys(seed, 40)["confirm"], row["updates"])
     task = get_task(row["task"])
     params = run_params(out, row)
     error = misclassified_fraction(task, (40, 41), params, np.bool_(True), key, 10_000)

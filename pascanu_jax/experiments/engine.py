@@ -207,6 +207,20 @@ def run_keys(seed: int, length: int) -> dict[str, Array]:
     }
 
 
+def confirm_key(run_confirm_key: Array, updates: int) -> Array:
+    """Key of the `confirm_size` sequences that check a run stopped after `updates` updates:
+    fold_in(run_keys(seed, length)["confirm"], updates). Each check draws fresh sequences, so
+    a run that trains on after a lucky screen is confirmed later on sequences it has not met.
+
+    Examples:
+      >>> from pascanu_jax.experiments import engine
+      >>> k = engine.confirm_key(engine.run_keys(0, 50)["confirm"], 2_800)
+      >>> bool((k != engine.confirm_key(engine.run_keys(0, 50)["confirm"], 2_900)).any())
+      True
+    """
+    return jax.random.fold_in(run_confirm_key, updates)
+
+
 def train_length(cfg: EngineConfig, update: Array) -> Array:
     """The nominal length of update number `update`: lengths[0] for one length, otherwise
     drawn uniformly from [lo, hi) by a schedule that every run shares (so the runs of one

@@ -32,6 +32,7 @@ from pascanu_jax.experiments.engine import (
     RunConstants,
     RunSpec,
     TrainState,
+    confirm_key,
     misclassified_fraction,
     run_keys,
     screen_all,
@@ -678,7 +679,7 @@ def _settle(cfg, confirm, state, host, confirm_keys, is_tanh, mesh, wall):
     active, candidate = active.copy(), candidate.copy()
     for r in todo:
         one = jax.tree.map(lambda x, r=r: x[r], params)
-        key = jax.random.fold_in(confirm_keys[r], int(updates[r]))
+        key = confirm_key(confirm_keys[r], int(updates[r]))
         error = float(confirm(one, is_tanh[r], key))
         finite = all(np.isfinite(x).all() for x in jax.tree.leaves(one))
         passed = finite and error < cfg.success
