@@ -342,6 +342,11 @@ def test_a_paused_sweep_resumes_to_the_same_results(reference, tmp_path):
     assert lines == ["length 10 paused at 100 updates; the same call resumes it"]
     assert (tmp_path / "ckpt-L10.npz").exists() and not (tmp_path / "results.json").exists()
     assert _strip(run_sweep(one_call, str(tmp_path))) == _strip(reference[2])
+    (segments,) = [
+        t["segments"] for t in json.loads((tmp_path / "summary.json").read_text()).values()
+    ]
+    assert [(s["from_updates"], s["to_updates"]) for s in segments] == [(0, 100), (100, 200)]
+    assert all("commit" in s and s["device"] and s["wall_s"] > 0 for s in segments)
     assert (tmp_path / "diagnostics.csv").read_text() == (
         reference[0] / "diagnostics.csv"
     ).read_text()

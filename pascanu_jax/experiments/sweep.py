@@ -23,7 +23,9 @@ clipping kinds). Results go into an output folder, each file written atomically:
     threshold.png     when a method clips at a multiple of the measured mean norm: success
                       against the multiple (§3.2's heuristic, `threshold.plot_threshold`)
     summary.json      per length: compile, wall and evaluation seconds, evaluation share,
-                      and the provenance (commit, jax version, device) of the run
+                      the provenance (commit, jax version, device) of the process that
+                      finished it, and its segments (one per start of training: commit,
+                      device, the updates it trained from and to, wall seconds)
     ckpt-L<length>.npz  the length in progress (removed once its results are written)
 
 Interrupting and re-running into the same folder resumes: finished lengths are kept, the
@@ -283,6 +285,9 @@ def run_sweep(
             "eval_fraction": outcome.eval_s / outcome.wall_s,
             "device": device_name(),
             "provenance": provenance(),
+            # A length paused and resumed across sessions names every commit and device
+            # that trained it, not only the last.
+            "segments": outcome.segments,
         }
         write_json(os.path.join(out, "summary.json"), summary)
         write_outputs(out, results, diagnostics, cfg)
