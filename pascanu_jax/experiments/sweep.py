@@ -188,8 +188,8 @@ PRESETS = MappingProxyType(
     {
         "quick": _preset((20, 30, 40, 50), 10_000, 200, 5),
         "paper": _preset((50, 100, 150, 200, 250), 5_000_000, 1_000, 50),
-        # The paper's lengths at a budget a 2-core CPU finishes in hours (about 2 h for all
-        # five lengths); the paper's 5M updates need an accelerator.
+        # The paper's lengths at a budget a 2-core CPU finishes in hours (about 2.7 h for
+        # all five lengths); the paper's 5M updates need an accelerator.
         "cpu": _preset((50, 100, 150, 200, 250), 30_000, 500, 10),
         # Ten times the cpu budget where it solves nothing (Fig. 7 at 200 and 250), for the
         # method and initialisations that succeed most there.
