@@ -559,6 +559,22 @@ def success_table(results: Sequence[dict]) -> dict[tuple[str, str, int], tuple[i
     return {k: (v[0], v[1]) for k, v in table.items()}
 
 
+def method_colors(methods: Sequence[str]) -> dict[str, str]:
+    """A matplotlib colour per method: the paper's three keep theirs in every figure (MSGD
+    C0, MSGD-C C1, MSGD-CR C2), so that a sweep of MSGD-CR alone reads like Fig. 7; other
+    methods take the rest of the ten-colour cycle in order (C3-C9, again from C3 after
+    seven), never a colour of the paper's.
+
+    Examples:
+      >>> method_colors(["MSGD-CR", "adam:lr=1e-3", "MSGD"])
+      {'MSGD-CR': 'C2', 'adam:lr=1e-3': 'C3', 'MSGD': 'C0'}
+    """
+    paper = {name: f"C{i}" for i, name in enumerate(METHODS)}
+    free = [f"C{i}" for i in range(len(METHODS), 10)]
+    others = iter(range(len(methods)))
+    return {m: paper.get(m) or free[next(others) % len(free)] for m in methods}
+
+
 def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
     """Success rate against length: a panel per initialisation, a bar per method.
 
@@ -579,6 +595,7 @@ def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
     fig = Figure(figsize=(4.2 * len(inits), 3.6 + 0.25 * (rows - 1)))
     axes = fig.subplots(1, len(inits), sharey=True, squeeze=False)
     width = 0.8 / len(methods)
+    colors = method_colors(methods)
     x = np.arange(len(lengths))
     for ax, init in zip(axes[0], inits, strict=True):
         for j, method in enumerate(methods):
@@ -591,6 +608,7 @@ def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
                 width,
                 yerr=np.stack([rate - ci[:, 0], ci[:, 1] - rate]),
                 error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.3"},
+                color=colors[method],
                 label=method,
             )
         ax.set_xticks(x, [str(L) for L in lengths])
