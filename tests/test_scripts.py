@@ -95,8 +95,10 @@ def test_interrupted_sweep_resumes_to_the_same_results(sweep_out, tmp_path):
     expected = json.loads((sweep_out / "results.json").read_text())["runs"]
     assert _strip(resumed) == _strip(expected)
     assert (tmp_path / "diagnostics.csv").read_text() == (sweep_out / "diagnostics.csv").read_text()
-    # A re-run of a finished sweep trains nothing and keeps the results.
+    # A re-run of a finished sweep trains nothing and keeps the results, provenance included.
+    before = (tmp_path / "results.json").read_bytes()
     assert _strip(run_sweep(cfg, str(tmp_path))) == _strip(expected)
+    assert (tmp_path / "results.json").read_bytes() == before
 
 
 @pytest.mark.parametrize(

@@ -300,8 +300,9 @@ def run_sweep(
                 f"{outcome.wall_s:.0f} s ({cfg.lengths.index(length) + 1} of "
                 f"{len(cfg.lengths)} lengths)"
             )
-    if results:  # also redraws a finished sweep's figure with the current code
-        write_outputs(out, results, diagnostics, cfg)
+    if results:  # redraws a finished sweep's figures with the current code; results.json
+        # was written when its last length finished and keeps that process's provenance
+        write_outputs(out, results, diagnostics, cfg, record=False)
     if progress is not None and len(finished | {int(r["length"]) for r in results}) == len(
         cfg.lengths
     ):
@@ -456,9 +457,11 @@ def _check_params(out: pathlib.Path, length: int, rows: list[dict], n_runs: int)
     return None
 
 
-def write_outputs(out: str, results: list[dict], diagnostics: list[dict], cfg: SweepConfig) -> None:
-    """results.json, results.csv, diagnostics.csv, fig7.png (and threshold.png), each
-    atomically.
+def write_outputs(
+    out: str, results: list[dict], diagnostics: list[dict], cfg: SweepConfig, record: bool = True
+) -> None:
+    """results.json (unless `record` is False), results.csv, diagnostics.csv, fig7.png (and
+    threshold.png), each atomically.
     Diagnostics first: results.json is what marks a length as finished.
 
     Examples:
@@ -471,8 +474,9 @@ def write_outputs(out: str, results: list[dict], diagnostics: list[dict], cfg: S
     plot_fig7(results, os.path.join(out, "fig7.png"), cfg.note)
     if threshold_cells(results):
         plot_threshold(results, os.path.join(out, "threshold.png"), cfg.note)
-    record = {"provenance": provenance(), "settings": cfg.settings(), "runs": results}
-    write_json(os.path.join(out, "results.json"), record)
+    if record:
+        doc = {"provenance": provenance(), "settings": cfg.settings(), "runs": results}
+        write_json(os.path.join(out, "results.json"), doc)
 
 
 def _csv(rows: Sequence[dict], fields: Sequence[str]) -> str:
