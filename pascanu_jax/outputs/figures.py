@@ -42,14 +42,19 @@ def finish_figure(
     rows: int,
     note: str = "",
     legend_height: float = 0.07,
+    row_inches: float = 0.25,
 ) -> list:
     """Give `fig` one legend under its panels (the labels of `ax`, `ncol` columns in
-    `rows` rows, each `legend_height` of the figure), `title` (and `note` below it) on
-    top, and write it to `path` (a .png name) with `save_figure`."""
+    `rows` rows: the first takes `legend_height` of the figure, each further one
+    `row_inches`), `title` (and `note` below it) on top, and write it to `path` (a .png
+    name) with `save_figure`."""
     fig.legend(
         *ax.get_legend_handles_labels(), loc="lower center", ncol=ncol, fontsize=9, frameon=False
     )
     fig.suptitle(title + (f"\n{note}" if note else ""), fontsize=10)
-    fig.tight_layout(rect=(0, legend_height * rows, 1, 1))
+    # In inches past the first row: a fraction per row would leave a tall figure's many-row
+    # legend a gap as high as the rows themselves.
+    bottom = legend_height + (rows - 1) * row_inches / fig.get_figheight()
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     path = pathlib.Path(path)
     return save_figure(fig, path.parent, path.stem)
