@@ -573,10 +573,11 @@ def method_colors(methods: Sequence[str]) -> dict[str, str]:
       >>> method_colors(["MSGD-CR", "adam:lr=1e-3", "MSGD"])
       {'MSGD-CR': 'C2', 'adam:lr=1e-3': 'C3', 'MSGD': 'C0'}
     """
-    paper = {name: f"C{i}" for i, name in enumerate(METHODS)}
+    colors = {name: f"C{i}" for i, name in enumerate(METHODS)}
     free = [f"C{i}" for i in range(len(METHODS), 10)]
-    others = iter(range(len(methods)))
-    return {m: paper.get(m) or free[next(others) % len(free)] for m in methods}
+    others = [m for m in methods if m not in colors]
+    colors |= {m: free[i % len(free)] for i, m in enumerate(others)}
+    return {m: colors[m] for m in methods}
 
 
 def plot_fig7(results: Sequence[dict], path: str, note: str = "") -> None:
