@@ -4,6 +4,7 @@ import csv
 import importlib
 import json
 import os
+import pathlib
 
 import jax
 import numpy as np
@@ -282,3 +283,35 @@ def test_report_prints_the_fig7_table_with_intervals(sweep_out, capsys):
     assert "| sigmoid | MSGD | 0/1 [0, 79] | 0/1 [0, 79] |" in printed
     with pytest.raises(SystemExit):
         load("report").main(["fig7", str(sweep_out / "missing.json")])
+
+
+def test_report_gives_the_median_of_an_even_number_of_solved_runs(tmp_path, capsys):
+    # Four solved runs: the median is the mean of the middle two, not the upper one.
+    runs = [
+        {"init": "basic_tanh", "method": "MSGD-CR", "length": 250, "seed": s, "solved": True,
+         "updates": u, "nonfinite": 0}
+        for s, u in enumerate((146_000, 152_000, 263_000, 268_000))
+    ]  # fmt: skip
+    provenance = {"commit": "0" * 40, "dirty": False, "jax": jax.__version__, "device": "cpu"}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"provenance": provenance, "runs": runs}))
+    assert load("report").main(["fig7", str(path)]) == 0
+    assert "- MSGD-CR: L = 250: 207,500" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "kind, folder", [("fig7", "fig7_cpu"), ("threshold", "threshold_heuristic")]
+)
+def test_the_reproduction_reports_tables_are_what_report_prints(kind, folder, capsys):
+    # A table printed from committed results must not go stale when the report's
+    # arithmetic changes: every line report prints is in REPRODUCTION.md (for the
+    # threshold sweep, the success table, which the page shows as printed).
+    root = pathlib.Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "REPRODUCTION.md").read_text()
+    assert load("report").main([kind, str(root / "docs/results" / folder / "results.json")]) == 0
+    printed = capsys.readouterr().out
+    if kind == "threshold":
+        printed = printed.split("median updates")[0]
+    lines = [line for line in printed.splitlines() if line.strip() and "provenance" not in line]
+    assert len(lines) > 10
+    assert [line for line in lines if line not in page] == []

@@ -53,12 +53,12 @@ def fig7(path: pathlib.Path) -> str:
     for method in methods:
         med = []
         for L in lengths:
-            u = sorted(
+            u = [
                 r["updates"]
                 for r in runs
                 if r["method"] == method and r["length"] == L and r["solved"]
-            )
-            med.append(f"{u[len(u) // 2]:,}" if u else "-")
+            ]
+            med.append(f"{np.median(u):,.0f}" if u else "-")
         cells = ", ".join(f"L = {L}: {m}" for L, m in zip(lengths, med, strict=True))
         lines.append(f"- {method}: {cells}")
     trips = {m: sum(r.get("nonfinite", 0) for r in runs if r["method"] == m) for m in methods}
@@ -237,9 +237,7 @@ def threshold(path: pathlib.Path) -> str:
         row = [_cell(group[m].solved, group[m].runs) if m in group else "-" for m in keys]
         lines.append(f"| {init} | {base} | {length} | {norm} | " + " | ".join(row) + " |")
         med = [
-            f"{group[m].updates[len(group[m].updates) // 2]:,}"
-            if m in group and group[m].updates
-            else "-"
+            f"{np.median(group[m].updates):,.0f}" if m in group and group[m].updates else "-"
             for m in keys
         ]
         updates.append(f"| {init} | {base} | {length} | " + " | ".join(med) + " |")

@@ -21,6 +21,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 import pascanu_jax as pj
 from pascanu_jax.cli import _distributed
 from pascanu_jax.cli.common import (
@@ -184,7 +186,7 @@ def _cell(cell: tuple[int, int] | None) -> str:
 
 
 def _median(values: list[int]) -> str:
-    return "-" if not values else str(int(sorted(values)[len(values) // 2]))
+    return "-" if not values else f"{np.median(values):.0f}"
 
 
 if __name__ == "__main__":
