@@ -564,19 +564,30 @@ def success_table(results: Sequence[dict]) -> dict[tuple[str, str, int], tuple[i
 
 
 def method_colors(methods: Sequence[str]) -> dict[str, str]:
-    """A matplotlib colour per method: the paper's three keep theirs in every figure (MSGD
-    C0, MSGD-C C1, MSGD-CR C2), so that a sweep of MSGD-CR alone reads like Fig. 7; other
-    methods take the rest of the ten-colour cycle in order (C3-C9, again from C3 after
-    seven), never a colour of the paper's.
+    """A distinct matplotlib colour per method: the paper's three keep theirs in every
+    figure (MSGD C0, MSGD-C C1, MSGD-CR C2), so that a sweep of MSGD-CR alone reads like
+    Fig. 7; other methods never take the paper's blue, orange or green. Up to seven others
+    take C3-C9 in order, up to fourteen the light shades of those seven after them
+    (tab20), and more than fourteen are spread evenly over the turbo colour map.
 
     Examples:
       >>> method_colors(["MSGD-CR", "adam:lr=1e-3", "MSGD"])
       {'MSGD-CR': 'C2', 'adam:lr=1e-3': 'C3', 'MSGD': 'C0'}
+      >>> colors = method_colors([f"sgd:clipvalue={v}" for v in range(16)])
+      >>> len(set(colors.values()))
+      16
     """
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
     colors = {name: f"C{i}" for i, name in enumerate(METHODS)}
-    free = [f"C{i}" for i in range(len(METHODS), 10)]
     others = [m for m in methods if m not in colors]
-    colors |= {m: free[i % len(free)] for i, m in enumerate(others)}
+    # tab20's pairs 0-2 are the paper's hues; the dark shade of each other pair is C3-C9.
+    light = [to_hex(c) for c in colormaps["tab20"].colors[2 * len(METHODS) + 1 :: 2]]
+    palette = [f"C{i}" for i in range(len(METHODS), 10)] + light
+    if len(others) > len(palette):
+        palette = [to_hex(colormaps["turbo"](t)) for t in np.linspace(0.05, 0.95, len(others))]
+    colors |= dict(zip(others, palette, strict=False))
     return {m: colors[m] for m in methods}
 
 
