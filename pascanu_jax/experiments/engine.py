@@ -21,8 +21,10 @@ all runs, and the update's batch is padded only to the longest length of its buc
 (`EngineConfig.length_buckets`), so mixed-length training costs what its lengths cost.
 
 Diagnostics per run and period: mean training loss, mean pre-clip gradient norm, clipped
-fraction, non-finite updates (guard trips), mean Omega, spectral radius of W_rec (on the
-host: eig is not available on every accelerator) and the screening error.
+fraction (the updates that Algorithm 1 rescaled; element-wise and adaptive clipping act
+per entry and are not counted, so their runs show 0), non-finite updates (guard trips),
+mean Omega, spectral radius of W_rec (on the host: eig is not available on every
+accelerator) and the screening error.
 """
 
 from __future__ import annotations
