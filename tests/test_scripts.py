@@ -277,6 +277,35 @@ def test_a_mean_norm_sweep_draws_and_reports_success_against_the_multiple(
         report.main(["threshold", str(sweep_out / "results.json")])
 
 
+def test_an_optimizer_sweep_draws_and_reports_each_remedy(tmp_path, sweep_out, capsys):
+    # Beyond the paper: one optimizer setting with and without each of the remedies.
+    out = tmp_path / "remedies"
+    methods = "adam:lr=1e-2,adam:lr=1e-2+clip=1,adam:lr=1e-2+alpha=4,adam:lr=1e-2+clip=1+alpha=4"
+    args = ["--lengths", "10", "--seeds", "1", "--inits", "smart_tanh,basic_tanh"]
+    args += ["--methods", methods, "--max-updates", "200", "--eval-every", "100"]
+    assert load("sweep_lengths").main([*args, "--out", str(out)]) == 0
+    assert (out / "remedies.png").stat().st_size > 0
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert load("report").main(["remedies", str(out / "results.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "| length | optimizer | none | clip=1 | alpha=4 | clip=1+alpha=4 |" in printed
+    row = next(line for line in printed.splitlines() if line.startswith("| 10 | adam:lr=1e-2 |"))
+    cells = [c.strip() for c in row.split("|")[3:7]]
+    for cell, spec in zip(cells, methods.split(","), strict=True):
+        per_init = [
+            sum(r["solved"] for r in runs if r["method"] == spec and r["init"] == init)
+            for init in ("smart_tanh", "basic_tanh")
+        ]
+        assert cell.startswith(f"{sum(per_init)}/2 [") and cell.endswith(
+            f"({per_init[0]}, {per_init[1]})"
+        )
+    # The paper's sweep has no optimizer beyond SGD: no remedies.png, and its three
+    # methods still read as one setting with three remedies.
+    assert not (sweep_out / "remedies.png").exists()
+    assert load("report").main(["remedies", str(sweep_out / "results.json")]) == 0
+    assert "| length | optimizer | none | clip=1+alpha=4 |" in capsys.readouterr().out
+
+
 def test_report_prints_the_fig7_table_with_intervals(sweep_out, capsys):
     assert load("report").main(["fig7", str(sweep_out / "results.json")]) == 0
     printed = capsys.readouterr().out

@@ -4,6 +4,7 @@
     python scripts/report.py generalization docs/results/generalization_paper/generalization.json
     python scripts/report.py tasks docs/results/tasks
     python scripts/report.py threshold docs/results/threshold_heuristic/results.json
+    python scripts/report.py remedies docs/results/optimizers/results.json
 
 Every table in those documents is printed by this script from a committed JSON (which
 carries the provenance of the run that produced it), so the two cannot drift apart.
@@ -19,6 +20,7 @@ import jax
 import numpy as np
 
 import pascanu_jax as pj
+from pascanu_jax.experiments.remedies import NONE, remedy_cells
 from pascanu_jax.experiments.sweep import success_table, wilson_interval
 from pascanu_jax.experiments.threshold import FIXED, multiple_order, threshold_cells
 from pascanu_jax.outputs.files import read_json
@@ -255,9 +257,55 @@ def threshold(path: pathlib.Path) -> str:
     return "\n".join(lines)
 
 
+def remedies(path: pathlib.Path) -> str:
+    """The paper's remedies under each optimizer from a sweep's results.json: per
+    (length, optimizer setting), solved of runs with each remedy pooled over the inits
+    (each init's solved in parentheses), then the median updates to success."""
+    record = read_json(path)
+    cells = remedy_cells(record["runs"])
+    names = list(dict.fromkeys(r for group in cells.values() for r in group))
+    names.sort(key=lambda r: r != NONE)
+    if len(names) < 2:
+        raise ValueError("every method has the same remedy; nothing to compare")
+    inits = list(dict.fromkeys(r["init"] for r in record["runs"]))
+    head = "| length | optimizer | " + " | ".join(names) + " |"
+    rule = "| --- | --- | " + " | ".join("---" for _ in names) + " |"
+    lines, updates = [head, rule], []
+    for (setting, length), group in cells.items():
+        row = []
+        for name in names:
+            cell = group.get(name)
+            per_init = f" ({', '.join(str(k) for _, k, _ in cell.inits)})" if cell else ""
+            row.append(_cell(cell.solved, cell.runs) + per_init if cell else "-")
+        lines.append(f"| {length} | {setting} | " + " | ".join(row) + " |")
+        med = [
+            f"{np.median(group[n].updates):,.0f}" if n in group and group[n].updates else "-"
+            for n in names
+        ]
+        updates.append(f"| {length} | {setting} | " + " | ".join(med) + " |")
+    lines += [
+        "",
+        "median updates to success of the solved runs:",
+        "",
+        head,
+        rule,
+        *updates,
+        "",
+        f"- in parentheses: solved per init ({', '.join(inits)}); "
+        f"provenance: {_provenance(record['provenance'])}",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    kinds = {"fig7": fig7, "generalization": generalization, "tasks": tasks, "threshold": threshold}
+    kinds = {
+        "fig7": fig7,
+        "generalization": generalization,
+        "tasks": tasks,
+        "threshold": threshold,
+        "remedies": remedies,
+    }
     p.add_argument("kind", choices=list(kinds))
     p.add_argument("path", type=pathlib.Path)
     args = p.parse_args(argv)

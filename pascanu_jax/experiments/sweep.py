@@ -22,6 +22,8 @@ clipping kinds). Results go into an output folder, each file written atomically:
                       method, like the paper's Fig. 7
     threshold.png     when a method clips at a multiple of the measured mean norm: success
                       against the multiple (§3.2's heuristic, `threshold.plot_threshold`)
+    remedies.png      when an optimizer beyond the paper's comes with and without clipping
+                      or Omega: success per optimizer and remedy (`remedies.plot_remedies`)
     summary.json      per length: compile, wall and evaluation seconds, evaluation share,
                       the provenance (commit, jax version, device) of the process that
                       finished it, and its segments (one per start of training: commit,
@@ -57,6 +59,7 @@ from pascanu_jax.experiments.presets import (
     check_methods,
     check_names,
 )
+from pascanu_jax.experiments.remedies import compares_remedies, plot_remedies
 from pascanu_jax.experiments.runner import checkpoint_paths, train
 from pascanu_jax.experiments.threshold import plot_threshold, threshold_cells
 from pascanu_jax.initializers import SCHEMES
@@ -461,7 +464,7 @@ def write_outputs(
     out: str, results: list[dict], diagnostics: list[dict], cfg: SweepConfig, record: bool = True
 ) -> None:
     """results.json (unless `record` is False), results.csv, diagnostics.csv, fig7.png (and
-    threshold.png), each atomically.
+    threshold.png, remedies.png), each atomically.
     Diagnostics first: results.json is what marks a length as finished.
 
     Examples:
@@ -474,6 +477,8 @@ def write_outputs(
     plot_fig7(results, os.path.join(out, "fig7.png"), cfg.note)
     if threshold_cells(results):
         plot_threshold(results, os.path.join(out, "threshold.png"), cfg.note)
+    if compares_remedies(results):
+        plot_remedies(results, os.path.join(out, "remedies.png"), cfg.note)
     if record:
         doc = {"provenance": provenance(), "settings": cfg.settings(), "runs": results}
         write_json(os.path.join(out, "results.json"), doc)
