@@ -137,7 +137,17 @@ def remedy_cells(results: Sequence[dict]) -> dict[tuple[str, int], dict[str, Cel
 
 def compares_remedies(results: Sequence[dict]) -> bool:
     """Whether some optimizer setting beyond the paper's appears with two remedies or more
-    (what makes the sweep draw `remedies.png`)."""
+    (what makes the sweep draw `remedies.png`).
+
+    Examples:
+      >>> from pascanu_jax.experiments.remedies import compares_remedies
+      >>> rows = lambda *methods: [{"init": "basic_tanh", "method": m, "length": 50,
+      ...                           "solved": False, "updates": 100} for m in methods]
+      >>> compares_remedies(rows("adam:lr=1e-3", "adam:lr=1e-3+clip=1"))
+      True
+      >>> compares_remedies(rows("MSGD", "MSGD-CR", "adam:lr=1e-3"))  # the paper's sweep
+      False
+    """
     return any(
         setting != PAPER_SETTING and len(cells) > 1
         for (setting, _), cells in remedy_cells(results).items()
