@@ -197,6 +197,10 @@ def test_mixed_methods_train_as_they_would_alone_and_resume_exactly(tmp_path):
     assert not first.complete
     resumed = train(cfg, runs, checkpoint=ckpt, measure_eval=False)
     assert resumed.complete and len(resumed.segments) >= 2
+    # Restored finished, both programs train nothing, and the wall time is still theirs.
+    again = train(cfg, runs, checkpoint=ckpt, measure_eval=False)
+    assert again.wall_s == pytest.approx(resumed.wall_s, rel=0.05, abs=0.2)
+    assert again.wall_s >= first.wall_s
     for got, want in zip(resumed.params, mixed.params, strict=True):
         for name in want:
             np.testing.assert_array_equal(got[name], want[name])

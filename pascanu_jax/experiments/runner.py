@@ -94,7 +94,9 @@ class EngineResult:
     params: each run's final parameters (numpy).
     diagnostics: one dict per run and period (init, method, seed, updates, DIAGNOSTICS).
     compile_s, wall_s, eval_s: seconds; eval_s counts the 10,000-sequence checks as
-    measured and the screens as estimated from a timed screen of all runs.
+    measured and the screens as estimated from a timed screen of all runs. wall_s and
+    eval_s are those of the whole training, the segments of earlier processes included
+    (read from the checkpoint); compile_s is this process's.
     periods: evaluation periods run.
     segments: one dict per start of training on this checkpoint (`provenance()` of that
       process, the updates it started and ended at, its wall time, and the device the
@@ -283,7 +285,9 @@ def train(
         [order[i][1] for i in trained],
         [d for _, part in parts for d in part.diagnostics],
         sum(part.compile_s for _, part in parts),
-        time.perf_counter() - called,
+        # Each program's own clock carries its earlier segments: a length resumed across
+        # sessions, or a program restored finished, counts what it took, not only this call.
+        sum(part.wall_s for _, part in parts),
         sum(part.eval_s for _, part in parts),
         sum(part.periods for _, part in parts),
         [{**seg, "program": k} for k, (_, part) in enumerate(parts) for seg in part.segments],
