@@ -228,3 +228,30 @@ def test_every_optimizer_takes_its_hyperparameters_as_traced_data(name):
         alone = step(numbers)
         for leaf, got in zip(jax.tree.leaves(alone), jax.tree.leaves(batched), strict=True):
             np.testing.assert_allclose(got[i], leaf, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+def test_a_run_whose_recurrent_weights_diverged_gets_a_nan_radius_not_a_crash():
+    # A diverged run (rmsprop at lr=1e-2 at length 200) once stopped a whole sweep: eig
+    # refuses a non-finite matrix. Its row stays, with rho = nan; the other rows are exact.
+    from pascanu_jax.experiments.runner import _rows
+
+    W = np.stack([np.diag([0.5, -2.0]), np.full((2, 2), np.nan)])[None]  # (period, R, n, n)
+    ones = np.ones((1, 2))
+    diag = engine.Diagnostics(
+        trained=np.ones((1, 2), bool),
+        updates=1000 * ones,
+        loss=ones,
+        omega=ones,
+        norm_sum=ones,
+        counted=ones,
+        clipped=ones,
+        nonfinite=0 * ones,
+        steps=ones,
+        error=ones,
+        W_rec=W,
+    )
+    rows = _rows(diag, 1)
+    rho = rows[:, 2 + engine.DIAGNOSTICS.index("spectral_radius")]
+    assert rows.shape[0] == 2
+    np.testing.assert_allclose(rho[0], 2.0)
+    assert np.isnan(rho[1])

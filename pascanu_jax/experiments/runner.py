@@ -652,7 +652,12 @@ def _rows(diag: Diagnostics, periods: int) -> np.ndarray:
     if len(p_idx) == 0:
         return np.zeros((0, 2 + len(DIAGNOSTICS)))
     pick = lambda x: np.asarray(x[p_idx, r_idx], np.float64)  # noqa: E731
-    rho = np.max(np.abs(np.linalg.eigvals(np.asarray(d.W_rec[p_idx, r_idx], np.float64))), -1)
+    W = np.asarray(d.W_rec[p_idx, r_idx], np.float64)
+    # A run that diverged (rmsprop at a high rate, say) has no eigenvalues; eig refuses it.
+    finite = np.isfinite(W).all(axis=(-2, -1))
+    rho = np.full(len(W), np.nan)
+    if finite.any():
+        rho[finite] = np.max(np.abs(np.linalg.eigvals(W[finite])), -1)
     counted = pick(d.counted)
     cols = [
         r_idx,
