@@ -128,15 +128,22 @@ else
     CMD_SIZES=(--length 200 --runs 15 45 --method MSGD-CR --repeats 2)
 fi
 
-# 2 sanity: a failing test makes every number below suspect, so it stops the runbook.
+# 2 sanity: a failing test makes every number below suspect. The runbook records it in
+# runbook.json ("sanity") and goes on: a lent GPU is rare, and the failures themselves are
+# evidence (sanity.xml). The tests spread over the CPU cores where pytest-xdist is there,
+# each process taking GPU memory as it needs it rather than preallocating most of it.
+SANITY=not-run
 if [ "$QUICK" = 0 ]; then
-    stage sanity 180 "$PY" -m pytest -q -x tests/test_rnn.py tests/test_regularizer.py \
+    XDIST=()
+    if "$PY" -c 'import xdist' 2> /dev/null; then XDIST=(-p xdist -n 8); fi
+    stage sanity 180 env XLA_PYTHON_CLIENT_PREALLOCATE=false "$PY" -m pytest -q \
+        "${XDIST[@]}" tests/test_rnn.py tests/test_regularizer.py \
         tests/test_clipping.py tests/test_engine.py tests/test_torch_peer.py \
         --junitxml "$OUT/sanity.xml"
-    case "$STAGES" in *"sanity	failed"*)
-        echo "gpu_runbook.sh: error: the sanity tests failed; see above" >&2
-        exit 1
-        ;;
+    case "$STAGES" in
+        *"sanity	ok"*) SANITY=passed ;;
+        *) SANITY=$(printf '%s' "$STAGES" | awk -F '\t' '$1 == "sanity" {print $2}')
+           echo "gpu_runbook.sh: warning: the sanity tests did not pass ($SANITY); the numbers below are suspect" >&2 ;;
     esac
 fi
 
@@ -189,13 +196,13 @@ stage throughput-T50 360 "$PY" benchmarks/throughput.py --impl all --length 50 "
 
 printf '%s' "$STAGES" | "$PY" -c '
 import json, sys
-out, install_s, wall_s, budget = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+out, install_s, wall_s, budget, sanity = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 stages = [dict(zip(("stage", "status", "seconds"), line.split("\t"))) for line in sys.stdin if line.strip()]
 for s in stages:
     s["seconds"] = int(s["seconds"])
-record = {"install_s": install_s, "wall_s": wall_s, "budget_s": budget, "stages": stages}
+record = {"install_s": install_s, "wall_s": wall_s, "budget_s": budget, "sanity": sanity, "stages": stages}
 with open(f"{out}/runbook.json", "w") as f:
     json.dump(record, f, indent=1)
 print(json.dumps(record, indent=1))
-' "$OUT" "$INSTALL_S" $((SECONDS - START)) "$BUDGET"
+' "$OUT" "$INSTALL_S" $((SECONDS - START)) "$BUDGET" "$SANITY"
 echo "runbook done in $((SECONDS - START)) s; results in $OUT" >&2

@@ -85,3 +85,18 @@ def test_projection_cli(tmp_path, capsys):
     with pytest.raises(SystemExit):
         load().main([str(tmp_path / "missing")])
     assert "summary.json not found" in capsys.readouterr().err
+
+
+def test_a_copy_outside_git_takes_its_commit_from_the_environment(tmp_path, monkeypatch):
+    # A lent machine gets the working tree without .git: the runbook names the commit.
+    from pascanu_jax.outputs import provenance
+
+    monkeypatch.setenv("PASCANU_JAX_COMMIT", "ab" * 20)
+    assert provenance.git_state.__wrapped__(str(tmp_path)) == {"commit": "ab" * 20, "dirty": None}
+    monkeypatch.delenv("PASCANU_JAX_COMMIT")
+    assert provenance.git_state.__wrapped__(str(tmp_path)) == {"commit": None, "dirty": None}
+    # Inside the checkout the environment does not override git.
+    monkeypatch.setenv("PASCANU_JAX_COMMIT", "ab" * 20)
+    assert provenance.git_state.__wrapped__(str(ROOT))["commit"] != "ab" * 20
+    record = provenance.provenance()
+    assert {"matmul_precision", "tf32_override"} <= set(record)

@@ -44,6 +44,9 @@ def git_state(path: str | None = None) -> dict[str, Any]:
     can change a number: the package, the scripts, the benchmarks and pyproject.toml (an
     edited README does not make a result dirty).
 
+    Outside a git checkout (a copy of the working tree sent to a lent machine), the commit
+    is read from the environment variable PASCANU_JAX_COMMIT when set, with dirty None.
+
     Read once per process (cached): the code that runs is the code that was loaded, even if
     the checkout changes while a long run goes on. Experiments call `provenance()` first.
     """
@@ -62,6 +65,8 @@ def git_state(path: str | None = None) -> dict[str, Any]:
     status = (
         git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS) if commit else None
     )
+    if commit is None and os.environ.get("PASCANU_JAX_COMMIT"):
+        return {"commit": os.environ["PASCANU_JAX_COMMIT"], "dirty": None}
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
@@ -69,7 +74,10 @@ def provenance(**extra: Any) -> dict[str, Any]:
     """The code, software and machine of this process, plus `extra` (settings, wall_s).
 
     Keys: commit, dirty, jax, jaxlib, python, device (as `device_name`), processes (more
-    than 1 under `jax.distributed`), platform, cpu, written (UTC, ISO 8601), then `extra`.
+    than 1 under `jax.distributed`), platform, cpu, matmul_precision (JAX's default for
+    float32 dots: None is the platform's, TF32 on recent NVIDIA GPUs), tf32_override (the
+    NVIDIA_TF32_OVERRIDE environment variable, "0" turning TF32 off in every CUDA library),
+    written (UTC, ISO 8601), then `extra`.
     """
     return {
         **dict(git_state()),
@@ -80,6 +88,8 @@ def provenance(**extra: Any) -> dict[str, Any]:
         "processes": jax.process_count(),
         "platform": jax.devices()[0].platform,
         "cpu": _cpu_model(),
+        "matmul_precision": jax.config.jax_default_matmul_precision,
+        "tf32_override": os.environ.get("NVIDIA_TF32_OVERRIDE"),
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **extra,
     }
