@@ -10,7 +10,9 @@
 # test), --quick (tiny sizes: a smoke test of the runbook itself, not a measurement).
 # Environment: OUT (output folder; default benchmarks/results/<device>/), PYTHON (default
 # python), RUNBOOK_BUDGET_S (default 1200), SWEEP_UPDATES (the sweep slice's budget per
-# run, a multiple of 1000; default 20000).
+# run, a multiple of 1000; default 20000), JAX_DEFAULT_MATMUL_PRECISION (default highest)
+# and NVIDIA_TF32_OVERRIDE (default 0): full float32, as PyTorch's default; PASCANU_JAX_COMMIT
+# (the commit a copy without .git came from, for the provenance).
 #
 # Offline wheels: on a machine with a registry, `pip download -d DIR setuptools
 # ".[cuda12,bench,test]"` (same Python version and platform as the GPU machine).
@@ -19,6 +21,7 @@
 # out of time is recorded as timed out and the runbook goes on):
 #   1 install     pip install -e ".[cuda12,bench,test]" (jax[cuda12]==0.10.2, PyTorch)
 #   2 sanity      tests of the rnn, regularizer, clipping, engine and PyTorch peers
+#                 (recorded in runbook.json's "sanity"; a failure marks the rest suspect)
 #   3 sweep       a paper-preset slice: L = 50, SWEEP_UPDATES updates -> sweep-paper-L50/
 #   4 projection  the full paper-scale Fig. 7 grid projected from 3 -> fig7_projection.json
 #   5 throughput  the table at T = 200: engine, naive JAX, the three PyTorch peers on
@@ -68,6 +71,11 @@ fi
 PY=${PYTHON:-python}
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# Full float32 matrix products on both sides, unless the caller says otherwise: JAX uses
+# TF32 for them on recent NVIDIA GPUs by default and PyTorch does not, and the sanity
+# tests' tolerances assume float32. Every JSON's provenance records both settings.
+export JAX_DEFAULT_MATMUL_PRECISION=${JAX_DEFAULT_MATMUL_PRECISION:-highest}
+export NVIDIA_TF32_OVERRIDE=${NVIDIA_TF32_OVERRIDE:-0}
 START=$SECONDS
 STAGES=""
 
