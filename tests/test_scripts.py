@@ -329,7 +329,8 @@ def test_report_gives_the_median_of_an_even_number_of_solved_runs(tmp_path, caps
 
 
 @pytest.mark.parametrize(
-    "kind, folder", [("fig7", "fig7_cpu"), ("threshold", "threshold_heuristic")]
+    "kind, folder",
+    [("fig7", "fig7_cpu"), ("threshold", "threshold_heuristic"), ("remedies", "optimizers")],
 )
 def test_the_reproduction_reports_tables_are_what_report_prints(kind, folder, capsys):
     # A table printed from committed results must not go stale when the report's
