@@ -62,11 +62,9 @@ def git_state(path: str | None = None) -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = (
-        git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS) if commit else None
-    )
-    if commit is None and os.environ.get("PASCANU_JAX_COMMIT"):
-        return {"commit": os.environ["PASCANU_JAX_COMMIT"], "dirty": None}
+    if commit is None:
+        return {"commit": os.environ.get("PASCANU_JAX_COMMIT") or None, "dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
